@@ -1,0 +1,123 @@
+"""Wire formats of sign-up, sign-in, tokens and MFA."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from artisan.models.tenant import Plan
+from artisan.models.user import Role
+from artisan.tenants.schemas import SLUG_PATTERN
+
+Password = Annotated[
+    str, Field(min_length=10, max_length=256, description="At least 10 characters")
+]
+MfaCode = Annotated[str, Field(pattern=r"^\d{6}$", description="6-digit TOTP code")]
+
+
+class SignupRequest(BaseModel):
+    """A new company with its first admin."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    company_name: Annotated[str, Field(min_length=1, max_length=200)]
+    email: EmailStr
+    password: Password
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class LoginRequest(BaseModel):
+    """Credentials; `tenant_slug` picks the tenant when the email exists in several."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+    mfa_code: MfaCode | None = None
+    tenant_slug: Annotated[str | None, Field(pattern=SLUG_PATTERN)] = None
+
+
+class RefreshRequest(BaseModel):
+    """A refresh token to rotate."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: Annotated[str, Field(min_length=10, max_length=200)]
+
+
+class AcceptInvitationRequest(BaseModel):
+    """An invitation token and the password the invited user chooses."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: Annotated[str, Field(min_length=10, max_length=200)]
+    password: Password
+
+
+class TokenResponse(BaseModel):
+    """An access token and the refresh token that renews it."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105
+    expires_in: int = Field(description="Seconds until the access token expires")
+    expires_at: datetime
+    refresh_token: str
+    tenant_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+class TenantBrief(BaseModel):
+    """The tenant a user belongs to."""
+
+    id: uuid.UUID
+    name: str
+    slug: str
+    plan: Plan
+    trial_ends_at: datetime | None
+
+
+class MeResponse(BaseModel):
+    """The signed-in user."""
+
+    id: uuid.UUID
+    email: str
+    full_name: str
+    role: Role
+    is_superuser: bool
+    mfa_enabled: bool
+    last_login_at: datetime | None
+    scopes: list[str]
+    tenant: TenantBrief
+
+
+class MfaSetupResponse(BaseModel):
+    """A new TOTP secret to load into an authenticator app; MFA is on after /enable."""
+
+    secret: str
+    otpauth_uri: str
+
+
+class MfaCodeRequest(BaseModel):
+    """A current TOTP code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: MfaCode
+
+
+class MfaDisableRequest(BaseModel):
+    """Turning MFA off takes the password and a current code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+    code: MfaCode
+
+
+class MfaStatus(BaseModel):
+    """Whether MFA is on."""
+
+    mfa_enabled: bool

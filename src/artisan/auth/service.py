@@ -1,0 +1,379 @@
+"""Sign-up, sign-in, token rotation, sign-out and MFA."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pyotp
+import structlog
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from artisan.audit.recorder import Actor, Target, record
+from artisan.auth.dependencies import ensure_tenant_usable
+from artisan.auth.passwords import Passwords
+from artisan.auth.principal import Principal
+from artisan.auth.schemas import LoginRequest, MfaSetupResponse, SignupRequest, TokenResponse
+from artisan.auth.tokens import TokenService
+from artisan.config import Settings
+from artisan.core.context import request_meta
+from artisan.core.db import Database, enable_rls_bypass, set_tenant
+from artisan.core.errors import AppError, Conflict, Unauthorized
+from artisan.core.ids import utcnow
+from artisan.models.tenant import Plan, Tenant
+from artisan.models.user import AuthSession, RefreshToken, Role, UserDB
+from artisan.tenants.service import create_tenant
+
+log = structlog.get_logger(__name__)
+MFA_ISSUER = "Artisan Platform"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthKit:
+    """The process-wide parts sign-in needs."""
+
+    settings: Settings
+    database: Database
+    passwords: Passwords
+    tokens: TokenService
+
+
+def _user_actor(user: UserDB) -> Actor:
+    return Actor(type="user", id=str(user.id), label=user.email)
+
+
+async def _record_failure(
+    kit: AuthKit, tenant_id: uuid.UUID, action: str, actor: Actor, reason: str
+) -> None:
+    """Write a failure entry in its own transaction: the request's own work rolls back."""
+    async with kit.database.transaction(tenant_id=tenant_id) as session:
+        await record(
+            session,
+            action,
+            tenant_id=tenant_id,
+            actor=actor,
+            outcome="failure",
+            metadata={"reason": reason},
+        )
+
+
+async def issue_tokens(
+    session: AsyncSession, kit: AuthKit, user: UserDB, *, auth_session: AuthSession | None = None
+) -> TokenResponse:
+    """Start (or continue) a session and mint an access and a refresh token for it."""
+    now = utcnow()
+    if auth_session is None:
+        meta = request_meta()
+        auth_session = AuthSession(
+            tenant_id=user.tenant_id,
+            user_id=user.id,
+            ip_address=meta.ip_address,
+            user_agent=(meta.user_agent or "")[:512] or None,
+        )
+        session.add(auth_session)
+        await session.flush()
+    refresh = kit.tokens.new_refresh_token()
+    session.add(
+        RefreshToken(
+            tenant_id=user.tenant_id,
+            session_id=auth_session.id,
+            token_hash=kit.tokens.hash_refresh_token(refresh),
+            expires_at=now + timedelta(days=kit.settings.refresh_token_days),
+        )
+    )
+    access, expires_at = kit.tokens.issue_access_token(
+        user_id=user.id,
+        tenant_id=user.tenant_id,
+        role=user.role.value,
+        session_id=auth_session.id,
+        now=now,
+    )
+    await session.flush()
+    return TokenResponse(
+        access_token=access,
+        expires_in=int((expires_at - now).total_seconds()),
+        expires_at=expires_at,
+        refresh_token=refresh,
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+    )
+
+
+async def signup(session: AsyncSession, kit: AuthKit, data: SignupRequest) -> TokenResponse:
+    """Create a tenant on a trial plan with its first admin, and sign the admin in."""
+    await enable_rls_bypass(session, reason="signup")
+    tenant = await create_tenant(
+        session,
+        name=data.company_name,
+        slug=None,
+        plan=Plan.starter,
+        trial_days=kit.settings.trial_days,
+    )
+    await set_tenant(session, tenant.id)
+    user = UserDB(
+        tenant_id=tenant.id,
+        email=str(data.email),
+        full_name=data.name,
+        password_hash=kit.passwords.hash(data.password),
+        role=Role.admin,
+        last_login_at=utcnow(),
+    )
+    session.add(user)
+    await session.flush()
+    targets = [
+        Target("tenant", str(tenant.id), tenant.name),
+        Target("user", str(user.id), user.email),
+    ]
+    await record(
+        session, "tenant.created", tenant_id=tenant.id, actor=_user_actor(user), targets=targets
+    )
+    return await issue_tokens(session, kit, user)
+
+
+def _verify_totp(kit: AuthKit, user: UserDB, code: str, now: datetime) -> int | None:
+    """The accepted time step of a valid, unused code, else None."""
+    assert user.mfa_secret_encrypted is not None
+    totp = pyotp.TOTP(kit.tokens.decrypt_secret(user.mfa_secret_encrypted))
+    for offset in (0, -1, 1):
+        step = totp.timecode(now) + offset
+        if pyotp.utils.strings_equal(totp.generate_otp(step), code):
+            if user.mfa_last_step is not None and step <= user.mfa_last_step:
+                return None
+            return step
+    return None
+
+
+async def login(session: AsyncSession, kit: AuthKit, data: LoginRequest) -> TokenResponse:
+    """Check the password (and MFA code) and start a session."""
+    await enable_rls_bypass(session, reason="login")
+    query = (
+        select(UserDB, Tenant)
+        .join(Tenant, Tenant.id == UserDB.tenant_id)
+        .where(func.lower(UserDB.email) == str(data.email).lower(), Tenant.deleted_at.is_(None))
+    )
+    if data.tenant_slug:
+        query = query.where(Tenant.slug == data.tenant_slug)
+    candidates = (await session.execute(query)).all()
+    if not candidates:
+        kit.passwords.verify(None, data.password)  # same cost as a real check
+        raise Unauthorized("Incorrect email or password", code="invalid_credentials")
+    matches = [
+        (u, t) for u, t in candidates if kit.passwords.verify(u.password_hash, data.password)
+    ]
+    if not matches:
+        for user, tenant in candidates:
+            await _record_failure(
+                kit, tenant.id, "auth.login_failed", _user_actor(user), "bad_password"
+            )
+        raise Unauthorized("Incorrect email or password", code="invalid_credentials")
+    if len(matches) > 1:
+        raise AppError(
+            "This email belongs to several tenants; repeat with tenant_slug",
+            status=409,
+            code="tenant_slug_required",
+            tenant_slugs=sorted(t.slug for _, t in matches),
+        )
+    user, tenant = matches[0]
+    if not user.is_active:
+        await _record_failure(
+            kit, tenant.id, "auth.login_failed", _user_actor(user), "inactive_user"
+        )
+        raise Unauthorized("Incorrect email or password", code="invalid_credentials")
+    try:
+        ensure_tenant_usable(tenant)
+    except Unauthorized:
+        await _record_failure(
+            kit, tenant.id, "auth.login_failed", _user_actor(user), "tenant_unavailable"
+        )
+        raise
+    await set_tenant(session, tenant.id)
+    now = utcnow()
+    if user.mfa_enabled:
+        if not data.mfa_code:
+            raise Unauthorized("A 6-digit MFA code is required", code="mfa_required")
+        step = _verify_totp(kit, user, data.mfa_code, now)
+        if step is None:
+            await _record_failure(
+                kit, tenant.id, "auth.login_failed", _user_actor(user), "bad_mfa_code"
+            )
+            raise Unauthorized("The MFA code is not valid", code="mfa_invalid")
+        user.mfa_last_step = step
+    if user.password_hash and kit.passwords.needs_rehash(user.password_hash):
+        user.password_hash = kit.passwords.hash(data.password)
+    user.last_login_at = now
+    await record(session, "auth.login", tenant_id=tenant.id, actor=_user_actor(user))
+    return await issue_tokens(session, kit, user)
+
+
+async def refresh(session: AsyncSession, kit: AuthKit, token: str) -> TokenResponse:
+    """Rotate a refresh token; presenting a used one revokes the whole session."""
+    await enable_rls_bypass(session, reason="refresh")
+    row = (
+        await session.execute(
+            select(RefreshToken, AuthSession, UserDB, Tenant)
+            .join(AuthSession, AuthSession.id == RefreshToken.session_id)
+            .join(UserDB, UserDB.id == AuthSession.user_id)
+            .join(Tenant, Tenant.id == UserDB.tenant_id)
+            .where(RefreshToken.token_hash == kit.tokens.hash_refresh_token(token))
+            .with_for_update(of=RefreshToken)
+        )
+    ).one_or_none()
+    if row is None:
+        raise Unauthorized("The refresh token is not valid", code="invalid_refresh_token")
+    stored, auth_session, user, tenant = row
+    now = utcnow()
+    if stored.used_at is not None and auth_session.revoked_at is None:
+        await _revoke_after_reuse(kit, auth_session.id, tenant.id, user)
+        raise Unauthorized("The refresh token is not valid", code="invalid_refresh_token")
+    if (
+        auth_session.revoked_at is not None
+        or stored.used_at is not None
+        or stored.expires_at <= now
+    ):
+        raise Unauthorized("The refresh token is not valid", code="invalid_refresh_token")
+    if not user.is_active:
+        raise Unauthorized("The refresh token is not valid", code="invalid_refresh_token")
+    ensure_tenant_usable(tenant)
+    await set_tenant(session, tenant.id)
+    stored.used_at = now
+    return await issue_tokens(session, kit, user, auth_session=auth_session)
+
+
+async def _revoke_after_reuse(
+    kit: AuthKit, session_id: uuid.UUID, tenant_id: uuid.UUID, user: UserDB
+) -> None:
+    """A reused refresh token means it leaked: end the session for everyone holding it."""
+    log.warning("refresh_token_reuse", session_id=str(session_id), tenant_id=str(tenant_id))
+    async with kit.database.transaction(tenant_id=tenant_id) as session:
+        await session.execute(
+            update(AuthSession)
+            .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow(), revoked_reason="refresh_token_reuse")
+        )
+        await record(
+            session,
+            "auth.session_revoked",
+            tenant_id=tenant_id,
+            actor=_user_actor(user),
+            outcome="failure",
+            targets=[Target("session", str(session_id))],
+            metadata={"reason": "refresh_token_reuse"},
+        )
+
+
+async def logout(session: AsyncSession, principal: Principal) -> None:
+    """End the caller's session: its refresh tokens and access tokens stop working at once."""
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == principal.session_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason="logout")
+    )
+    await record(session, "auth.logout", tenant_id=principal.tenant_id, actor=principal)
+
+
+async def _load_user(session: AsyncSession, principal: Principal) -> UserDB:
+    user = (
+        await session.execute(
+            select(UserDB).where(
+                UserDB.id == principal.user_id, UserDB.tenant_id == principal.tenant_id
+            )
+        )
+    ).scalar_one()
+    return user
+
+
+async def mfa_setup(session: AsyncSession, kit: AuthKit, principal: Principal) -> MfaSetupResponse:
+    """Create a new TOTP secret (not active until confirmed with /enable)."""
+    user = await _load_user(session, principal)
+    if user.mfa_enabled:
+        raise Conflict("MFA is already enabled; disable it first", code="mfa_already_enabled")
+    secret = pyotp.random_base32()
+    user.mfa_secret_encrypted = kit.tokens.encrypt_secret(secret)
+    user.mfa_last_step = None
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=MFA_ISSUER)
+    return MfaSetupResponse(secret=secret, otpauth_uri=uri)
+
+
+async def mfa_enable(session: AsyncSession, kit: AuthKit, principal: Principal, code: str) -> None:
+    """Turn MFA on after checking a code from the new secret."""
+    user = await _load_user(session, principal)
+    if user.mfa_enabled:
+        raise Conflict("MFA is already enabled", code="mfa_already_enabled")
+    if user.mfa_secret_encrypted is None:
+        raise Conflict("Call /api/auth/mfa/setup first", code="mfa_not_set_up")
+    step = _verify_totp(kit, user, code, utcnow())
+    if step is None:
+        raise AppError("The MFA code is not valid", status=422, code="mfa_invalid")
+    user.mfa_enabled = True
+    user.mfa_last_step = step
+    await record(
+        session,
+        "user.mfa_enabled",
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        targets=[Target("user", str(user.id), user.email)],
+    )
+
+
+async def mfa_disable(
+    session: AsyncSession, kit: AuthKit, principal: Principal, password: str, code: str
+) -> None:
+    """Turn MFA off; takes the password and a current code."""
+    user = await _load_user(session, principal)
+    if not user.mfa_enabled:
+        raise Conflict("MFA is not enabled", code="mfa_not_enabled")
+    if not kit.passwords.verify(user.password_hash, password):
+        raise AppError("The password is not correct", status=422, code="invalid_password")
+    step = _verify_totp(kit, user, code, utcnow())
+    if step is None:
+        raise AppError("The MFA code is not valid", status=422, code="mfa_invalid")
+    user.mfa_enabled = False
+    user.mfa_secret_encrypted = None
+    user.mfa_last_step = None
+    await record(
+        session,
+        "user.mfa_disabled",
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        targets=[Target("user", str(user.id), user.email)],
+    )
+
+
+async def accept_invitation(
+    session: AsyncSession, kit: AuthKit, token: str, password: str
+) -> TokenResponse:
+    """Set the invited user's password and sign them in."""
+    await enable_rls_bypass(session, reason="accept_invitation")
+    row = (
+        await session.execute(
+            select(UserDB, Tenant)
+            .join(Tenant, Tenant.id == UserDB.tenant_id)
+            .where(UserDB.invitation_token_hash == kit.tokens.hash_refresh_token(token))
+            .with_for_update(of=UserDB)
+        )
+    ).one_or_none()
+    if (
+        row is None
+        or row[0].invitation_expires_at is None
+        or row[0].invitation_expires_at <= utcnow()
+    ):
+        raise Unauthorized("The invitation is not valid or has expired", code="invalid_invitation")
+    user, tenant = row
+    if not user.is_active:
+        raise Unauthorized("The invitation is not valid or has expired", code="invalid_invitation")
+    ensure_tenant_usable(tenant)
+    await set_tenant(session, tenant.id)
+    user.password_hash = kit.passwords.hash(password)
+    user.invitation_token_hash = None
+    user.invitation_expires_at = None
+    user.last_login_at = utcnow()
+    await record(
+        session,
+        "user.invitation_accepted",
+        tenant_id=tenant.id,
+        actor=_user_actor(user),
+        targets=[Target("user", str(user.id), user.email)],
+    )
+    return await issue_tokens(session, kit, user)

@@ -1,0 +1,169 @@
+"""The `artisan` command: serve, migrate, create-tenant, create-superuser, seed-demo."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Annotated, Any
+
+import typer
+
+from artisan import bootstrap
+from artisan.config import Settings, get_settings
+from artisan.models.tenant import Plan
+
+app = typer.Typer(help="Artisan Platform operations.", no_args_is_help=True)
+migrate_app = typer.Typer(help="Apply or roll back database migrations.", no_args_is_help=True)
+app.add_typer(migrate_app, name="migrate")
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    if not settings.database_url:
+        typer.echo(
+            "DATABASE_URL is not set (only `artisan serve` starts an embedded PostgreSQL).",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return settings
+
+
+def _start_embedded(settings: Settings) -> Any:
+    from artisan.core.embedded_pg import start_embedded_postgres
+
+    typer.echo(f"No DATABASE_URL: starting embedded PostgreSQL in {settings.embedded_postgres_dir}")
+    server, url = start_embedded_postgres(settings.embedded_postgres_dir)
+    os.environ["DATABASE_URL"] = url
+    get_settings.cache_clear()
+    return server
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    demo: Annotated[
+        bool | None,
+        typer.Option(help="Load the demo tenant (default: on with embedded PostgreSQL)"),
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+) -> None:
+    """Migrate and serve the API (with an embedded PostgreSQL when DATABASE_URL is unset)."""
+    import uvicorn
+
+    settings = get_settings()
+    embedded = None
+    if not settings.database_url:
+        embedded = _start_embedded(settings)
+        settings = get_settings()
+        demo = True if demo is None else demo
+    typer.echo("Applying migrations ...")
+    bootstrap.migrate(settings)
+    if demo:
+        account = asyncio.run(bootstrap.seed_demo(settings))
+        typer.echo(
+            f"Demo tenant '{account.tenant_slug}': sign in as {account.email} "
+            f"with password {bootstrap.DEMO_ADMIN_PASSWORD}"
+        )
+    typer.echo(f"API docs: http://{host}:{port}/docs  (ReDoc /redoc, OpenAPI /openapi.json)")
+    try:
+        uvicorn.run(
+            "artisan.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=False,
+            log_config=None,
+        )
+    finally:
+        if embedded is not None:
+            embedded.cleanup()
+
+
+@migrate_app.command("upgrade")
+def migrate_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Upgrade the schema (to head by default)."""
+    bootstrap.migrate(_settings(), revision)
+    typer.echo(f"Upgraded to {revision}")
+
+
+@migrate_app.command("downgrade")
+def migrate_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")]) -> None:
+    """Roll the schema back to a revision (`-1` for one step, `base` for empty)."""
+    bootstrap.migrate(_settings(), revision, down=True)
+    typer.echo(f"Downgraded to {revision}")
+
+
+def _password(value: str | None, label: str) -> str:
+    if value:
+        return value
+    return str(typer.prompt(label, hide_input=True, confirmation_prompt=True))
+
+
+@app.command("create-tenant")
+def create_tenant(
+    name: Annotated[str, typer.Option(help="Company name")],
+    admin_email: Annotated[str, typer.Option(help="First admin's email")],
+    slug: Annotated[
+        str | None, typer.Option(help="URL slug (derived from the name if omitted)")
+    ] = None,
+    plan: Annotated[Plan, typer.Option(help="Plan")] = Plan.free,
+    admin_password: Annotated[
+        str | None,
+        typer.Option(
+            help="First admin's password (prompted if omitted)", envvar="ARTISAN_ADMIN_PASSWORD"
+        ),
+    ] = None,
+) -> None:
+    """Create a tenant with its first admin."""
+    account = asyncio.run(
+        bootstrap.create_tenant_with_admin(
+            _settings(),
+            name=name,
+            slug=slug,
+            plan=plan,
+            admin_email=admin_email,
+            admin_password=_password(admin_password, "Admin password"),
+        )
+    )
+    state = "created" if account.created else "exists"
+    typer.echo(f"Tenant {account.tenant_slug}: admin {account.email} ({state})")
+
+
+@app.command("create-superuser")
+def create_superuser(
+    email: Annotated[str, typer.Option(help="Operator's email")],
+    password: Annotated[
+        str | None,
+        typer.Option(help="Password (prompted if omitted)", envvar="ARTISAN_SUPERUSER_PASSWORD"),
+    ] = None,
+) -> None:
+    """Create a platform operator (in the internal `platform` tenant)."""
+    account = asyncio.run(
+        bootstrap.create_tenant_with_admin(
+            _settings(),
+            name="Artisan Platform Operators",
+            slug=bootstrap.PLATFORM_TENANT_SLUG,
+            plan=Plan.enterprise,
+            admin_email=email,
+            admin_password=_password(password, "Password"),
+            admin_name="Platform Operator",
+            superuser=True,
+        )
+    )
+    typer.echo(f"Superuser {account.email} ({'created' if account.created else 'exists'})")
+
+
+@app.command("seed-demo")
+def seed_demo() -> None:
+    """Load the demo tenant and its admin (idempotent)."""
+    account = asyncio.run(bootstrap.seed_demo(_settings()))
+    typer.echo(
+        f"Demo tenant '{account.tenant_slug}': {account.email} / {bootstrap.DEMO_ADMIN_PASSWORD}"
+    )
+
+
+def main() -> None:
+    """Entry point of the `artisan` console script."""
+    app()

@@ -1,0 +1,185 @@
+"""One exception type for every expected failure, rendered as RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+log = structlog.get_logger(__name__)
+
+
+class AppError(Exception):
+    """An expected failure with an HTTP status, a stable machine `code` and a human message."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class NotFound(AppError):
+    status, code = 404, "not_found"
+
+
+class Unauthorized(AppError):
+    status, code = 401, "unauthorized"
+
+    def __init__(self, detail: str = "Invalid or missing credentials", **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(detail, **kw)
+
+
+class Forbidden(AppError):
+    status, code = 403, "forbidden"
+
+
+class Conflict(AppError):
+    status, code = 409, "conflict"
+
+
+class PaymentRequired(AppError):
+    status, code = 402, "payment_required"
+
+
+class ValidationFailed(AppError):
+    status, code = 422, "validation_error"
+
+
+class TooManyRequests(AppError):
+    status, code = 429, "rate_limited"
+
+
+class PayloadTooLarge(AppError):
+    status, code = 413, "payload_too_large"
+
+
+class ProblemDetail(BaseModel):
+    """RFC 9457 problem details, as every error response of this API is shaped."""
+
+    type: str = Field(default="about:blank", description="A URI reference naming the problem")
+    title: str = Field(description="Short summary of the problem type")
+    status: int
+    detail: str | None = None
+    code: str = Field(description="Stable machine-readable error code")
+    request_id: str | None = None
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="Field errors of a validation problem: [{loc, msg}]"
+    )
+
+    model_config = {"extra": "allow"}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` entries documenting problem+json errors in the OpenAPI schema."""
+    return {
+        status: {
+            "model": ProblemDetail,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_CONTENT_TYPE: {}},
+        }
+        for status in statuses
+    }
+
+
+def problem_response(
+    request_id: str | None,
+    status: int,
+    code: str,
+    detail: str | None,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """Render one problem+json response."""
+    body: dict[str, Any] = {
+        "type": f"https://docs.artisan.dev/problems/{code.replace('_', '-')}",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": request_id,
+    }
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_CONTENT_TYPE)
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error, the framework's included, answer problem+json."""
+
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        return problem_response(
+            _request_id(request), exc.status, exc.code, exc.detail, headers=exc.headers, **exc.extra
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "No such resource"
+        return problem_response(
+            _request_id(request), exc.status_code, code, detail, headers=dict(exc.headers or {})
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type")}
+            for err in exc.errors()
+        ]
+        return problem_response(
+            _request_id(request),
+            422,
+            "validation_error",
+            "The request is not valid; see errors",
+            errors=errors,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_exception", exc_type=type(exc).__name__)
+        return problem_response(
+            _request_id(request), 500, "internal_error", "An unexpected error occurred"
+        )

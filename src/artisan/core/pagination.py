@@ -1,0 +1,80 @@
+"""Keyset pagination: `?limit=&cursor=` in, `{data, next_cursor, has_more}` out."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Sequence
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel, Field
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from artisan.core.errors import ValidationFailed
+
+T = TypeVar("T")
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list, newest first, with the cursor of the next page."""
+
+    data: list[T]
+    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page")
+    has_more: bool
+
+
+class PageParams(BaseModel):
+    """Validated page parameters."""
+
+    limit: int
+    cursor: str | None
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the previous page")
+    ] = None,
+) -> PageParams:
+    """The `limit` and `cursor` query parameters of every list route."""
+    return PageParams(limit=limit, cursor=cursor)
+
+
+def encode_cursor(value: uuid.UUID) -> str:
+    """An opaque cursor for a row id."""
+    return base64.urlsafe_b64encode(value.bytes).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str) -> uuid.UUID:
+    """The row id inside a cursor; 422 when it was not minted here."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return uuid.UUID(bytes=raw)
+    except (binascii.Error, ValueError) as exc:
+        raise ValidationFailed("The cursor is not valid", code="invalid_cursor") from exc
+
+
+async def paginate(
+    session: AsyncSession,
+    query: Select[Any],
+    id_column: InstrumentedAttribute[uuid.UUID],
+    params: PageParams,
+) -> tuple[Sequence[Any], str | None]:
+    """Rows of one page ordered by time-ordered id, newest first, and the next cursor."""
+    if params.cursor:
+        query = query.where(id_column < decode_cursor(params.cursor))
+    rows = (
+        (await session.execute(query.order_by(id_column.desc()).limit(params.limit + 1)))
+        .scalars()
+        .all()
+    )
+    has_more = len(rows) > params.limit
+    rows = rows[: params.limit]
+    next_cursor = encode_cursor(getattr(rows[-1], id_column.key)) if has_more and rows else None
+    return rows, next_cursor

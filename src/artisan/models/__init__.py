@@ -1,0 +1,18 @@
+"""Every table, imported here so Alembic sees one metadata."""
+
+from artisan.models.audit import AuditLogDB
+from artisan.models.base import Base
+from artisan.models.tenant import Plan, Tenant, TenantStatus
+from artisan.models.user import AuthSession, RefreshToken, Role, UserDB
+
+__all__ = [
+    "AuditLogDB",
+    "AuthSession",
+    "Base",
+    "Plan",
+    "RefreshToken",
+    "Role",
+    "Tenant",
+    "TenantStatus",
+    "UserDB",
+]

@@ -1,0 +1,71 @@
+"""Plan limits: defaults per plan, overridable per tenant, counted from real rows."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from artisan.models.tenant import Plan
+from artisan.models.user import UserDB
+
+LimitedResource = Literal["users", "leads", "campaigns", "api_keys", "webhooks"]
+LIMITED_RESOURCES: tuple[LimitedResource, ...] = (
+    "users",
+    "leads",
+    "campaigns",
+    "api_keys",
+    "webhooks",
+)
+
+PLAN_LIMITS: dict[Plan, dict[str, int]] = {
+    Plan.free: {"users": 3, "leads": 500, "campaigns": 3, "api_keys": 2, "webhooks": 2},
+    Plan.starter: {"users": 10, "leads": 10_000, "campaigns": 25, "api_keys": 5, "webhooks": 5},
+    Plan.growth: {
+        "users": 50,
+        "leads": 100_000,
+        "campaigns": 250,
+        "api_keys": 25,
+        "webhooks": 25,
+    },
+    Plan.enterprise: {
+        "users": 1_000,
+        "leads": 10_000_000,
+        "campaigns": 10_000,
+        "api_keys": 200,
+        "webhooks": 100,
+    },
+}
+
+Counter = Callable[[AsyncSession, uuid.UUID], Awaitable[int]]
+
+
+async def _count_active_users(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    query = select(func.count()).where(UserDB.tenant_id == tenant_id, UserDB.is_active.is_(True))
+    return int((await session.execute(query)).scalar_one())
+
+
+async def _nothing_to_count(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    return 0
+
+
+# Each domain counts its own rows; a domain that has not landed yet has no rows to count.
+COUNTERS: dict[LimitedResource, Counter] = {
+    "users": _count_active_users,
+    "leads": _nothing_to_count,
+    "campaigns": _nothing_to_count,
+    "api_keys": _nothing_to_count,
+    "webhooks": _nothing_to_count,
+}
+
+
+def effective_limits(plan: Plan, overrides: Mapping[str, int] | None) -> dict[str, int]:
+    """The plan's defaults with the tenant's overrides applied."""
+    limits: dict[str, int] = dict(PLAN_LIMITS[plan])
+    for resource, value in (overrides or {}).items():
+        if resource in limits:
+            limits[resource] = int(value)
+    return limits

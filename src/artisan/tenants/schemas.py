@@ -1,0 +1,140 @@
+"""Wire formats of tenants, their settings, flags, limits and usage."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated
+from zoneinfo import available_timezones
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from artisan.models.tenant import Plan, TenantStatus
+from artisan.tenants.limits import LimitedResource
+
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+_TIMEZONES = frozenset(available_timezones())
+
+FEATURE_FLAGS: dict[str, str] = {
+    "ai_assistant": "The AI assistant answers questions from product docs",
+    "llm_workflows": "LLM workflows (enrichment, drafting, objections, meetings, calls)",
+    "campaign_simulation": "Simulated event streams for campaigns",
+    "webhooks": "Outgoing webhooks",
+    "api_access": "API keys for external integrations",
+    "beta_analytics": "Early analytics reports",
+}
+
+
+class TenantSettings(BaseModel):
+    """Tenant-wide preferences; unknown keys are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = "UTC"
+    locale: Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = "en-US"
+    default_sender_name: Annotated[str | None, Field(max_length=200)] = None
+    audit_retention_days: Annotated[int | None, Field(ge=30, le=3650)] = None
+    data_retention_days: Annotated[int | None, Field(ge=30, le=3650)] = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        if value not in _TIMEZONES:
+            raise ValueError(f"unknown IANA time zone {value!r}")
+        return value
+
+
+class FeatureFlags(BaseModel):
+    """Feature switches by name; only catalogued flags exist."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ai_assistant: bool = True
+    llm_workflows: bool = True
+    campaign_simulation: bool = True
+    webhooks: bool = True
+    api_access: bool = True
+    beta_analytics: bool = False
+
+
+LimitOverrides = dict[LimitedResource, Annotated[int, Field(ge=0, le=100_000_000)]]
+
+
+class TenantOut(BaseModel):
+    """A tenant as its admins and platform operators see it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    slug: str
+    plan: Plan
+    status: TenantStatus
+    limits: dict[str, int]
+    limit_overrides: dict[str, int]
+    feature_flags: FeatureFlags
+    settings: TenantSettings
+    trial_ends_at: datetime | None
+    deleted_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TenantAdminUpdate(BaseModel):
+    """What a tenant admin may change about their own tenant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    settings: TenantSettings | None = None
+    feature_flags: FeatureFlags | None = None
+
+
+class TenantCreate(BaseModel):
+    """A tenant created by a platform operator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    slug: Annotated[str | None, Field(pattern=SLUG_PATTERN)] = None
+    plan: Plan = Plan.free
+    trial_days: Annotated[int | None, Field(ge=0, le=365)] = None
+    limit_overrides: LimitOverrides = Field(default_factory=dict)
+
+
+class TenantPlatformUpdate(BaseModel):
+    """What a platform operator may change: everything a tenant admin may, plus commercial terms."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    plan: Plan | None = None
+    status: TenantStatus | None = None
+    limit_overrides: LimitOverrides | None = None
+    trial_ends_at: datetime | None = None
+    settings: TenantSettings | None = None
+    feature_flags: FeatureFlags | None = None
+
+
+class UsageItem(BaseModel):
+    """One plan limit and how much of it is used."""
+
+    resource: LimitedResource
+    limit: int
+    current: int
+    remaining: int
+
+
+class TenantUsage(BaseModel):
+    """Every plan limit of a tenant with its current count."""
+
+    tenant_id: uuid.UUID
+    plan: Plan
+    items: list[UsageItem]
+
+
+def slugify(name: str) -> str:
+    """A URL-safe slug from a company name."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:50].strip("-")
+    return slug or "tenant"

@@ -1,0 +1,210 @@
+"""Inviting, changing and removing a tenant's users, never leaving it without an admin."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from artisan.audit.recorder import Target, record
+from artisan.auth.principal import Principal
+from artisan.auth.tokens import TokenService
+from artisan.core.errors import Conflict, NotFound
+from artisan.core.ids import utcnow
+from artisan.core.pagination import PageParams, paginate
+from artisan.models.user import AuthSession, Role, UserDB
+from artisan.tenants.service import check_limit
+from artisan.users.schemas import UserInvite, UserInvited, UserOut, UserUpdate
+
+INVITATION_LIFETIME = timedelta(days=7)
+
+
+def tenant_users(principal: Principal) -> Select[UserDB]:
+    """Users of the principal's tenant: the one place the tenant filter is written."""
+    return select(UserDB).where(UserDB.tenant_id == principal.tenant_id)
+
+
+def user_out(user: UserDB) -> UserOut:
+    """The wire form of a user."""
+    return UserOut(
+        id=user.id,
+        tenant_id=user.tenant_id,
+        email=user.email,
+        full_name=user.full_name,
+        role=user.role,
+        is_active=user.is_active,
+        mfa_enabled=user.mfa_enabled,
+        invitation_pending=user.invitation_token_hash is not None,
+        last_login_at=user.last_login_at,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+    )
+
+
+async def get_user(
+    session: AsyncSession, principal: Principal, user_id: uuid.UUID, *, for_update: bool = False
+) -> UserDB:
+    """One user of the tenant; 404 for anyone else."""
+    query = tenant_users(principal).where(UserDB.id == user_id)
+    if for_update:
+        query = query.with_for_update()
+    user = (await session.execute(query)).scalar_one_or_none()
+    if user is None:
+        raise NotFound("No such user")
+    return user
+
+
+async def list_users(
+    session: AsyncSession,
+    principal: Principal,
+    params: PageParams,
+    *,
+    role: Role | None,
+    is_active: bool | None,
+    q: str | None,
+) -> tuple[list[UserDB], str | None]:
+    """One page of the tenant's users, newest first, with filters."""
+    query = tenant_users(principal)
+    if role is not None:
+        query = query.where(UserDB.role == role)
+    if is_active is not None:
+        query = query.where(UserDB.is_active.is_(is_active))
+    if q:
+        pattern = f"%{q.lower()}%"
+        query = query.where(
+            or_(func.lower(UserDB.email).like(pattern), func.lower(UserDB.full_name).like(pattern))
+        )
+    rows, cursor = await paginate(session, query, UserDB.id, params)
+    return list(rows), cursor
+
+
+async def invite_user(
+    session: AsyncSession, principal: Principal, tokens: TokenService, data: UserInvite
+) -> UserInvited:
+    """Create a user with a role and a one-time invitation token."""
+    await check_limit(session, principal.tenant_id, "users")
+    email = str(data.email)
+    exists = await session.execute(
+        tenant_users(principal).where(func.lower(UserDB.email) == email.lower())
+    )
+    if exists.first() is not None:
+        raise Conflict("A user with this email already exists", code="email_taken")
+    token = "art_inv_" + secrets.token_urlsafe(32)
+    expires_at = utcnow() + INVITATION_LIFETIME
+    user = UserDB(
+        tenant_id=principal.tenant_id,
+        email=email,
+        full_name=data.full_name,
+        role=data.role,
+        password_hash=None,
+        invitation_token_hash=tokens.hash_refresh_token(token),
+        invitation_expires_at=expires_at,
+    )
+    session.add(user)
+    await session.flush()
+    await session.refresh(user)
+    await record(
+        session,
+        "user.invited",
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        targets=[Target("user", str(user.id), user.email)],
+        metadata={"role": user.role.value},
+    )
+    return UserInvited(
+        **user_out(user).model_dump(), invitation_token=token, invitation_expires_at=expires_at
+    )
+
+
+async def _ensure_another_admin(session: AsyncSession, principal: Principal, user: UserDB) -> None:
+    """Refuse a change that would leave the tenant without an active admin."""
+    admins = (
+        (
+            await session.execute(
+                tenant_users(principal)
+                .where(UserDB.role == Role.admin, UserDB.is_active.is_(True))
+                .with_for_update()
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if all(a.id == user.id for a in admins):
+        raise Conflict(
+            "The tenant's last admin cannot be demoted, deactivated or removed", code="last_admin"
+        )
+
+
+async def update_user(
+    session: AsyncSession, principal: Principal, user_id: uuid.UUID, data: UserUpdate
+) -> UserDB:
+    """Rename, change the role of, deactivate or reactivate a user."""
+    user = await get_user(session, principal, user_id, for_update=True)
+    fields = data.model_fields_set
+    losing_admin = (
+        user.role == Role.admin
+        and user.is_active
+        and (
+            ("role" in fields and data.role not in (None, Role.admin))
+            or ("is_active" in fields and data.is_active is False)
+        )
+    )
+    if losing_admin:
+        await _ensure_another_admin(session, principal, user)
+    changes: dict[str, object] = {}
+    if "full_name" in fields and data.full_name is not None and data.full_name != user.full_name:
+        user.full_name = changes["full_name"] = data.full_name
+    if "role" in fields and data.role is not None and data.role != user.role:
+        changes["role"] = {"from": user.role.value, "to": data.role.value}
+        user.role = data.role
+    if "is_active" in fields and data.is_active is not None and data.is_active != user.is_active:
+        if data.is_active:
+            await check_limit(session, principal.tenant_id, "users")
+        user.is_active = data.is_active
+        changes["is_active"] = data.is_active
+        if not data.is_active:
+            await _revoke_sessions(session, user, "deactivated")
+    if changes:
+        action = "user.role_changed" if set(changes) == {"role"} else "user.updated"
+        if changes.get("is_active") is False:
+            action = "user.deactivated"
+        await record(
+            session,
+            action,
+            tenant_id=principal.tenant_id,
+            actor=principal,
+            targets=[Target("user", str(user.id), user.email)],
+            metadata={"changes": changes},
+        )
+    await session.flush()
+    await session.refresh(user)
+    return user
+
+
+async def _revoke_sessions(session: AsyncSession, user: UserDB, reason: str) -> None:
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.user_id == user.id, AuthSession.tenant_id == user.tenant_id)
+        .where(AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
+
+
+async def delete_user(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> None:
+    """Remove a user and end their sessions."""
+    user = await get_user(session, principal, user_id, for_update=True)
+    if user.role == Role.admin and user.is_active:
+        await _ensure_another_admin(session, principal, user)
+    await record(
+        session,
+        "user.deleted",
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        targets=[Target("user", str(user.id), user.email)],
+    )
+    await session.execute(
+        delete(UserDB).where(UserDB.id == user.id, UserDB.tenant_id == principal.tenant_id)
+    )
