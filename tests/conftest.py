@@ -101,7 +101,7 @@ async def app_factory(
     apps: list[FastAPI] = []
 
     def factory(**overrides: Any) -> FastAPI:
-        app = create_app(make_settings(database_url, **overrides))
+        app = create_app(make_settings(overrides.pop("database_url", database_url), **overrides))
         apps.append(app)
         return app
 
@@ -121,7 +121,9 @@ def app(app_factory: Callable[..., FastAPI]) -> FastAPI:
 
 def client_for(app: FastAPI, **kwargs: Any) -> httpx.AsyncClient:
     """An HTTP client speaking to the app in-process through its full ASGI stack."""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", **kwargs)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test", **kwargs
+    )
 
 
 @pytest.fixture

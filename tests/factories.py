@@ -14,7 +14,7 @@ from artisan.models.tenant import Plan, Tenant, TenantStatus
 from artisan.models.user import Role, UserDB
 from artisan.tenants.schemas import FeatureFlags, TenantSettings
 
-DEFAULT_PASSWORD = "correct horse battery staple"  # noqa: S105
+DEFAULT_PASSWORD = "correct horse battery staple"
 
 
 @dataclass
@@ -91,7 +91,11 @@ async def sign_in(client: httpx.AsyncClient, account: Account) -> Account:
     """Sign the account in through the API and keep its bearer header."""
     response = await client.post(
         "/api/auth/login",
-        json={"email": account.email, "password": account.password, "tenant_slug": account.tenant_slug},
+        json={
+            "email": account.email,
+            "password": account.password,
+            "tenant_slug": account.tenant_slug,
+        },
     )
     assert response.status_code == 200, response.text
     account.headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
@@ -99,7 +103,12 @@ async def sign_in(client: httpx.AsyncClient, account: Account) -> Account:
 
 
 async def signed_in_user(
-    app: FastAPI, client: httpx.AsyncClient, *, role: Role = Role.admin, tenant: Tenant | None = None, **kw: object
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    *,
+    role: Role = Role.admin,
+    tenant: Tenant | None = None,
+    **kw: object,
 ) -> Account:
     """A signed-in user of a new (or the given) tenant."""
     tenant = tenant or await make_tenant(app)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -66,6 +68,10 @@ def serve(
             f"with password {bootstrap.DEMO_ADMIN_PASSWORD}"
         )
     typer.echo(f"API docs: http://{host}:{port}/docs  (ReDoc /redoc, OpenAPI /openapi.json)")
+    if embedded is not None:
+        # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exit so the
+        # embedded PostgreSQL is stopped below instead of being orphaned.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(
             "artisan.app:create_app",
@@ -167,3 +173,7 @@ def seed_demo() -> None:
 def main() -> None:
     """Entry point of the `artisan` console script."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -197,9 +197,9 @@ async def update_as_operator(
     fields = data.model_fields_set
     if "name" in fields and data.name is not None:
         tenant.name = data.name
-    if "plan" in fields and data.plan is not None and data.plan != tenant.plan:
+    if "plan" in fields and data.plan is not None:
         tenant.plan = data.plan
-        # A plan change ends the trial unless the operator sets a new trial end with it.
+        # Choosing a plan (even the trial's own) ends the trial unless a new end comes with it.
         if "trial_ends_at" not in fields:
             tenant.trial_ends_at = None
     if "trial_ends_at" in fields:
@@ -241,6 +241,7 @@ async def soft_delete(session: AsyncSession, principal: Principal, tenant_id: uu
         targets=[Target("tenant", str(tenant.id), tenant.name)],
     )
     await session.flush()
+    await session.refresh(tenant)
     return tenant
 
 
