@@ -159,3 +159,23 @@ async def test_client_ip_honours_forwarded_for_only_from_trusted_proxies(
         )
     # Behind the trusted proxy the client is the forwarded address; a direct peer is itself.
     assert addresses == ["198.51.100.7", "203.0.113.9"]
+
+
+async def test_unexpected_errors_are_500_problems_with_a_logged_trace(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def explode() -> None:
+        raise RuntimeError("boom")
+
+    app.add_api_route("/test-only/explode", explode)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        response = await http.get("/test-only/explode", headers={"X-Request-ID": "trace-me"})
+    assert response.status_code == 500
+    body = response.json()
+    assert body["code"] == "internal_error"
+    assert body["request_id"] == "trace-me"
+    assert "boom" not in body["detail"]
+    logged = [r for r in caplog.records if "unhandled_exception" in str(r.msg)]
+    assert logged
+    assert logged[0].exc_info is not None
