@@ -90,3 +90,15 @@ async def test_anonymous_routes_are_limited_per_ip(app_factory: Callable[..., Fa
             ).status_code == 401
         limited = await http.post("/api/auth/refresh", json={"refresh_token": "art_rt_" + "z" * 40})
         assert limited.status_code == 429
+
+
+async def test_limits_fail_open_when_redis_is_unreachable(
+    app_factory: Callable[..., FastAPI],
+) -> None:
+    app = app_factory(
+        rate_limit_enabled=True, rate_limit_user="1/minute", redis_url="redis://127.0.0.1:1/0"
+    )
+    async with client_for(app) as http:
+        account = await sign_in(http, await make_user(app, await make_tenant(app)))
+        for _ in range(3):
+            assert (await http.get("/api/auth/me", headers=account.headers)).status_code == 200

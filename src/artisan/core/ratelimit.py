@@ -6,12 +6,15 @@ import math
 import time
 from dataclasses import dataclass
 
+import structlog
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 from artisan.core.errors import TooManyRequests
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +65,13 @@ class RateLimiter:
         window = item.get_expiry()
         if not self.enabled:
             return RateLimitResult(policy, item.amount, item.amount, window, window, True)
-        allowed = await self.strategy.hit(item, policy, *identifiers)
-        stats = await self.strategy.get_window_stats(item, policy, *identifiers)
+        try:
+            allowed = await self.strategy.hit(item, policy, *identifiers)
+            stats = await self.strategy.get_window_stats(item, policy, *identifiers)
+        except Exception:
+            # Fail open: an unreachable counter store must not take the API down with it.
+            log.warning("rate_limit_storage_unavailable", policy=policy, exc_info=True)
+            return RateLimitResult(policy, item.amount, item.amount, window, window, True)
         reset = max(0, math.ceil(stats.reset_time - time.time()))
         return RateLimitResult(policy, item.amount, max(0, stats.remaining), reset, window, allowed)
 
