@@ -42,7 +42,7 @@ FAILURE_POLICY = "api_key_failure"
 # Binds the transaction to the key's tenant and reads the tenant in one round trip, so a
 # suspended or deleted tenant's keys stop on the very next request, cache or not.
 _BIND_TENANT = text(
-    "SELECT set_config('app.tenant_id', CAST(:tenant_id AS text), true) AS bound, "
+    "SELECT set_config('app.tenant_id', :tenant_text, true) AS bound, "
     "t.slug, t.plan, t.status, t.trial_ends_at, t.deleted_at "
     "FROM tenants t WHERE t.id = :tenant_id"
 )
@@ -198,7 +198,11 @@ class ApiKeyAuthenticator:
     async def _bind_tenant(
         self, session: AsyncSession, tenant_id: uuid.UUID, entry: VerifiedKey | None
     ) -> TenantContext:
-        row = (await session.execute(_BIND_TENANT, {"tenant_id": tenant_id})).one_or_none()
+        row = (
+            await session.execute(
+                _BIND_TENANT, {"tenant_id": tenant_id, "tenant_text": str(tenant_id)}
+            )
+        ).one_or_none()
         if row is None or row.deleted_at is not None or row.status != TenantStatus.active.value:
             raise KeyRefused("tenant_inactive", entry)
         session.info["tenant_id"] = tenant_id

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from artisan.api_keys.verifier import ApiKeyAuthenticator
 
 API_KEY_PREFIX = "art_"
+REQUIRED_SCOPE_ATTR = "required_scope"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Declared for the OpenAPI document (Swagger's Authorize button); parsing is ours.
@@ -214,6 +215,8 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
         _check_scope(principal, scope)
         return principal
 
+    # Lets tooling and tests find every route that declares a scope.
+    setattr(dependency, REQUIRED_SCOPE_ATTR, scope)
     return dependency
 
 
@@ -228,6 +231,7 @@ def require_tenant_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
         _check_scope(principal, scope)
         return principal
 
+    setattr(dependency, REQUIRED_SCOPE_ATTR, scope)
     return dependency
 
 
