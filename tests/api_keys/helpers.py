@@ -64,7 +64,7 @@ def mount_probes(app: FastAPI) -> None:
 def scoped_routes(app: FastAPI) -> list[tuple[str, str, str]]:
     """(method, path template, scope) of every route declaring a scope."""
     from fastapi.dependencies.models import Dependant
-    from fastapi.routing import APIRoute
+    from fastapi.routing import APIRoute, iter_route_contexts
 
     def scopes_of(dependant: Dependant) -> Iterator[str]:
         scope = getattr(dependant.call, REQUIRED_SCOPE_ATTR, None)
@@ -74,11 +74,13 @@ def scoped_routes(app: FastAPI) -> list[tuple[str, str, str]]:
             yield from scopes_of(sub)
 
     found = []
-    for route in app.routes:
-        if isinstance(route, APIRoute):
+    # Included routers are resolved lazily; route contexts give each route its full path.
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute) and context.path is not None:
             for scope in set(scopes_of(route.dependant)):
                 for method in sorted(route.methods):
-                    found.append((method, route.path, scope))
+                    found.append((method, context.path, scope))
     return found
 
 

@@ -38,7 +38,8 @@ async def test_create_returns_the_secret_once_and_never_again(
     assert response.headers["cache-control"] == "no-store"
     created = response.json()
     secret = created["secret"]
-    assert secret.startswith("art_sk_") and len(secret) == 45
+    assert secret.startswith("art_sk_")
+    assert len(secret) == 45
     assert created["scopes"] == ["leads:read", "leads:write"]
     assert created["allowed_ips"] == ["10.0.0.0/24", "2001:db8::/32"]
     assert created["display_prefix"] == secret[:12]
@@ -70,7 +71,8 @@ async def test_create_returns_the_secret_once_and_never_again(
             await conn.execute(text("SELECT action, metadata::text AS m FROM audit_log"))
         ).all()
     assert secret not in str(dict(stored))
-    assert stored["secret_hash"] != secret and len(stored["secret_hash"]) == 64
+    assert stored["secret_hash"] != secret
+    assert len(stored["secret_hash"]) == 64
     assert {a.action for a in audit} >= {"api_key.created", "api_key.updated"}
     assert all(secret not in a.m for a in audit)
 
@@ -195,7 +197,8 @@ async def test_revoke_is_idempotent_and_hides_from_default_list(
     assert (await client.delete(path, headers=admin.headers)).status_code == 204
     assert (await client.delete(path, headers=admin.headers)).status_code == 204
     fetched = (await client.get(path, headers=admin.headers)).json()
-    assert fetched["status"] == "revoked" and fetched["revoked_at"] is not None
+    assert fetched["status"] == "revoked"
+    assert fetched["revoked_at"] is not None
     listed = await client.get(keys_path(admin.tenant_id), headers=admin.headers)
     assert listed.json()["data"] == []
     with_revoked = await client.get(
@@ -231,7 +234,8 @@ async def test_roll_returns_a_new_secret_once(app: FastAPI, client: httpx.AsyncC
     assert body["rolled_at"] is not None
     assert body["previous_secret_expires_at"] is not None
     fetched = await client.get(path, headers=admin.headers)
-    assert body["secret"] not in fetched.text and created["secret"] not in fetched.text
+    assert body["secret"] not in fetched.text
+    assert created["secret"] not in fetched.text
     # No body means no grace period.
     again = await client.post(f"{path}/roll", headers=admin.headers)
     assert again.status_code == 200
@@ -267,7 +271,8 @@ async def test_plan_limit_override_applies(app: FastAPI, client: httpx.AsyncClie
         json={"name": "x", "scopes": ["leads:read"]},
         headers=admin.headers,
     )
-    assert refused.status_code == 403 and refused.json()["code"] == "plan_limit_reached"
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "plan_limit_reached"
 
 
 def _future(seconds: int) -> str:
