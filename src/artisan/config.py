@@ -113,6 +113,12 @@ class Settings(BaseSettings):
             len(self.secret_key) < 32 or self.secret_key == INSECURE_DEV_SECRET
         ):
             raise ValueError("SECRET_KEY must be set to at least 32 characters in production")
+        if (
+            self.environment == "production"
+            and self.api_key_secret is not None
+            and len(self.api_key_secret) < 32
+        ):
+            raise ValueError("API_KEY_SECRET must be at least 32 characters in production")
         return self
 
     @property

@@ -24,7 +24,7 @@ from tests.api_keys.helpers import (
     scoped_routes,
 )
 from tests.conftest import client_for
-from tests.factories import signed_in_user
+from tests.factories import make_tenant, signed_in_user
 
 GENERIC = "Invalid or missing credentials"
 
@@ -349,3 +349,27 @@ async def test_per_key_rate_limit_uses_the_shared_limiter_headers(
                 "/api/api-keys/current", headers=bearer(unlimited["secret"])
             )
             assert response.status_code == 200
+
+
+async def test_a_demoted_creator_s_keys_shrink_to_the_new_role(
+    app_factory: Callable[..., FastAPI],
+) -> None:
+    app = _probe_app(app_factory, api_key_cache_ttl_seconds=0)
+    async with client_for(app) as client:
+        tenant = await make_tenant(app)
+        creator = await signed_in_user(app, client, tenant=tenant)
+        other_admin = await signed_in_user(app, client, tenant=tenant)
+        created = await issue_key(client, creator, scopes=["audit:read", "leads:read"])
+        headers = bearer(created["secret"])
+        audit_path = f"/api/probe/{tenant.id}/audit"
+        assert (await client.get(audit_path, headers=headers)).status_code == 200
+        demoted = await client.patch(
+            f"/api/admin/{tenant.id}/users/{creator.user_id}",
+            json={"role": "user"},
+            headers=other_admin.headers,
+        )
+        assert demoted.status_code == 200, demoted.text
+        refused = await client.get(audit_path, headers=headers)
+        assert refused.status_code == 403
+        assert refused.json()["required_scope"] == "audit:read"
+        assert (await client.get("/api/probe/leads", headers=headers)).status_code == 200

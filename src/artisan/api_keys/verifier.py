@@ -23,6 +23,7 @@ from artisan.api_keys.cache import KeyCache, VerifiedKey
 from artisan.api_keys.usage import UsageBuffer, flush_usage, stage_usage
 from artisan.audit.recorder import Actor, Target, record
 from artisan.auth.principal import Principal, TenantContext
+from artisan.auth.scopes import ROLE_SCOPES
 from artisan.config import Settings
 from artisan.core.db import Database
 from artisan.core.errors import TooManyRequests, Unauthorized
@@ -31,6 +32,7 @@ from artisan.core.network import client_ip
 from artisan.core.ratelimit import RateLimiter, RateLimitResult
 from artisan.models.api_key import ApiKeyDB
 from artisan.models.tenant import Plan, TenantStatus
+from artisan.models.user import Role, UserDB
 
 log = structlog.get_logger(__name__)
 
@@ -65,14 +67,21 @@ def hmac_secret_for(settings: Settings) -> bytes:
     return keys.derive_hmac_secret(settings.api_key_secret or settings.secret_key)
 
 
-def verified_key_from_row(row: ApiKeyDB, *, previous: bool) -> VerifiedKey:
+def verified_key_from_row(
+    row: ApiKeyDB, *, previous: bool, creator_role: Role | None
+) -> VerifiedKey:
     """The cacheable facts of a key row, for the secret that matched."""
+    scopes = frozenset(row.scopes)
+    if creator_role is not None:
+        # A key never holds more than its creator's role allows today: a demoted creator's
+        # keys shrink with them. A removed creator leaves the key to the tenant as issued.
+        scopes &= ROLE_SCOPES[creator_role]
     return VerifiedKey(
         key_id=row.id,
         tenant_id=row.tenant_id,
         name=row.name,
         display_prefix=row.display_prefix,
-        scopes=frozenset(row.scopes),
+        scopes=scopes,
         expires_at=row.expires_at,
         grace_ends_at=row.previous_secret_expires_at if previous else None,
         networks=tuple(ipaddress.ip_network(n, strict=False) for n in row.allowed_ips or ()),
@@ -219,18 +228,22 @@ class ApiKeyAuthenticator:
         if tenant_id is None:
             raise KeyRefused("unknown")
         tenant = await self._bind_tenant(session, tenant_id, None)
-        row = (
+        found = (
             await session.execute(
-                select(ApiKeyDB).where(
+                select(ApiKeyDB, UserDB.role)
+                .outerjoin(UserDB, UserDB.id == ApiKeyDB.created_by_id)
+                .where(
                     ApiKeyDB.tenant_id == tenant_id,
                     (ApiKeyDB.secret_hash == digest) | (ApiKeyDB.previous_secret_hash == digest),
                 )
             )
-        ).scalar_one_or_none()
-        if row is None:
+        ).one_or_none()
+        if found is None:
             raise KeyRefused("unknown")
-        previous = row.secret_hash != digest
-        entry = verified_key_from_row(row, previous=previous)
+        row, creator_role = found
+        entry = verified_key_from_row(
+            row, previous=row.secret_hash != digest, creator_role=creator_role
+        )
         if row.revoked_at is not None:
             raise KeyRefused("revoked", entry)
         return entry, tenant
