@@ -188,3 +188,31 @@ async def test_raw_keys_never_reach_logs_or_audit(
         assert candidate not in logged
         assert candidate[7:-6] not in logged
         assert candidate not in audit
+
+
+async def test_a_process_that_loses_the_channel_stops_trusting_its_cache(
+    app_factory: Callable[..., FastAPI], redis_client: aioredis.Redis
+) -> None:
+    app = app_factory(redis_url=TEST_REDIS_URL, api_key_cache_ttl_seconds=300)
+    async with client_for(app) as client:
+        admin = await signed_in_user(app, client)
+        created = await issue_key(client, admin)
+        headers = bearer(created["secret"])
+        await client.get("/api/api-keys/current", headers=headers)
+        await _wait_until_listening(app)
+        await client.get("/api/api-keys/current", headers=headers)
+        assert len(app.state.api_keys.cache) == 1
+        # Drop every subscriber connection, as a Redis restart or network cut would.
+        await redis_client.client_kill_filter(_type="pubsub")
+        deadline = time.monotonic() + 2
+        while app.state.api_keys.cache.listening:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        assert len(app.state.api_keys.cache) == 0
+        with captured_statements(app) as statements:
+            assert (await client.get("/api/api-keys/current", headers=headers)).status_code == 200
+        assert any("api_key_tenant" in s for s in statements)
+        # It resubscribes on its own and caches again.
+        await _wait_until_listening(app)
+        await client.get("/api/api-keys/current", headers=headers)
+        assert len(app.state.api_keys.cache) == 1

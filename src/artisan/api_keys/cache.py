@@ -19,6 +19,12 @@ log = structlog.get_logger(__name__)
 INVALIDATION_CHANNEL = "artisan:api_keys:invalidate"
 _EVERYTHING = "*"
 _RECONNECT_SECONDS = 1.0
+# The channel is pinged this often; the cache is trusted only while a pong (or the subscription
+# itself) is younger than LIVENESS_WINDOW_SECONDS, which bounds how late a revocation can be
+# even when the connection dies silently.
+LIVENESS_PING_SECONDS = 0.25
+LIVENESS_WINDOW_SECONDS = 0.75
+_SILENCE_LIMIT_SECONDS = 5.0
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -62,8 +68,16 @@ class KeyCache:
         self.redis_url = redis_url
         self._entries: OrderedDict[str, tuple[float, VerifiedKey]] = OrderedDict()
         self._listener: asyncio.Task[None] | None = None
-        # Without Redis there is one process and invalidation is local, so the cache is safe.
-        self.listening = redis_url is None
+        self._confirmed_at: float | None = None
+
+    @property
+    def listening(self) -> bool:
+        """Whether invalidations from other processes are known to arrive right now."""
+        if self.redis_url is None:
+            # One process: every invalidation is local, so the cache is always current.
+            return True
+        confirmed = self._confirmed_at
+        return confirmed is not None and time.monotonic() - confirmed < LIVENESS_WINDOW_SECONDS
 
     @property
     def usable(self) -> bool:
@@ -127,10 +141,27 @@ class KeyCache:
             pubsub = client.pubsub()
             try:
                 await pubsub.subscribe(INVALIDATION_CHANNEL)
-                async for message in pubsub.listen():
+                last_ping = 0.0
+                while True:
+                    now = time.monotonic()
+                    if now - last_ping >= LIVENESS_PING_SECONDS:
+                        # A silently dead connection would never deliver an invalidation;
+                        # regular pongs prove the channel is alive, and the cache is used only
+                        # while the last proof is recent.
+                        await pubsub.ping()
+                        last_ping = now
+                    confirmed = self._confirmed_at
+                    if confirmed is not None and now - confirmed > _SILENCE_LIMIT_SECONDS:
+                        raise ConnectionError("no pong on the invalidation channel")
+                    message = await pubsub.get_message(timeout=LIVENESS_PING_SECONDS / 2)
+                    if message is None:
+                        continue
                     kind = message.get("type")
-                    if kind == "subscribe":
-                        self.listening = True
+                    if kind in ("subscribe", "pong"):
+                        if not self.listening:
+                            # After a lapse nothing cached is known to be current.
+                            self._entries.clear()
+                        self._confirmed_at = time.monotonic()
                     elif kind == "message":
                         self._on_message(message.get("data"))
             except asyncio.CancelledError:
@@ -139,7 +170,7 @@ class KeyCache:
                 log.warning("api_key_invalidation_channel_lost")
             finally:
                 # Until the channel is back, nothing cached can be trusted to be current.
-                self.listening = False
+                self._confirmed_at = None
                 self._entries.clear()
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
@@ -163,5 +194,5 @@ class KeyCache:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._listener
             self._listener = None
-        self.listening = self.redis_url is None
+        self._confirmed_at = None
         self._entries.clear()
