@@ -216,3 +216,21 @@ async def test_a_process_that_loses_the_channel_stops_trusting_its_cache(
         await _wait_until_listening(app)
         await client.get("/api/api-keys/current", headers=headers)
         assert len(app.state.api_keys.cache) == 1
+
+
+async def test_cached_keys_live_no_longer_than_the_ttl(
+    app_factory: Callable[..., FastAPI], admin_engine: AsyncEngine
+) -> None:
+    app = app_factory(api_key_cache_ttl_seconds=1.5)
+    async with client_for(app) as client:
+        admin = await signed_in_user(app, client)
+        created = await issue_key(client, admin)
+        headers = bearer(created["secret"])
+        assert (await client.get("/api/api-keys/current", headers=headers)).status_code == 200
+        # A change no process was told about (written straight to the database).
+        async with admin_engine.begin() as conn:
+            await conn.execute(text("UPDATE api_keys SET revoked_at = now()"))
+        assert (await client.get("/api/api-keys/current", headers=headers)).status_code == 200
+        await asyncio.sleep(1.6)
+        response = await client.get("/api/api-keys/current", headers=headers)
+        assert response.status_code == 401
