@@ -58,6 +58,12 @@ def mount_probes(app: FastAPI) -> None:
     ) -> dict[str, str]:
         return {"kind": principal.kind, "tenant_id": str(principal.tenant_id)}
 
+    @probes.post("/leads")
+    async def scoped_write(
+        principal: Annotated[Principal, Depends(require_scope("leads:write"))],
+    ) -> dict[str, str]:
+        return {"written_by": principal.kind}
+
     app.include_router(probes)
 
 

@@ -373,3 +373,23 @@ async def test_a_demoted_creator_s_keys_shrink_to_the_new_role(
         assert refused.status_code == 403
         assert refused.json()["required_scope"] == "audit:read"
         assert (await client.get("/api/probe/leads", headers=headers)).status_code == 200
+
+
+async def test_an_ended_trial_keeps_key_reads_and_blocks_key_writes(
+    app_factory: Callable[..., FastAPI], admin_engine: AsyncEngine
+) -> None:
+    app = _probe_app(app_factory)
+    async with client_for(app) as client:
+        admin = await signed_in_user(app, client)
+        created = await issue_key(client, admin, scopes=["leads:read", "leads:write"])
+        headers = bearer(created["secret"])
+        assert (await client.post("/api/probe/leads", headers=headers)).status_code == 200
+        async with admin_engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE tenants SET trial_ends_at = now() - interval '1 day' WHERE id = :id"),
+                {"id": admin.tenant_id},
+            )
+        assert (await client.get("/api/probe/leads", headers=headers)).status_code == 200
+        blocked = await client.post("/api/probe/leads", headers=headers)
+        assert blocked.status_code == 402
+        assert blocked.json()["code"] == "trial_expired"
