@@ -107,6 +107,8 @@ async def app_factory(
 
     yield factory
     for app in apps:
+        # Apps under test run without lifespan events; stop their background tasks here.
+        await app.state.api_keys.aclose()
         await app.state.database.dispose()
         if app.state.redis is not None:
             await app.state.redis.aclose()

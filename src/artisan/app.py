@@ -12,6 +12,9 @@ from fastapi.middleware import Middleware
 from fastapi.middleware.cors import CORSMiddleware
 
 from artisan import __version__
+from artisan.api_keys.routes import router as api_keys_router
+from artisan.api_keys.routes import self_router as api_key_self_router
+from artisan.api_keys.verifier import ApiKeyAuthenticator
 from artisan.auth.passwords import Passwords
 from artisan.auth.routes import router as auth_router
 from artisan.auth.service import AuthKit
@@ -47,6 +50,8 @@ ROUTERS = (
     tenant_admin_router,
     users_router,
     platform_router,
+    api_keys_router,
+    api_key_self_router,
 )
 
 
@@ -71,7 +76,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.api_keys.start()
         yield
+        await app.state.api_keys.aclose()
         await app.state.database.dispose()
         if app.state.redis is not None:
             await app.state.redis.aclose()
@@ -123,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tokens = tokens
     app.state.redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
     app.state.limiter = RateLimiter(settings.redis_url, enabled=settings.rate_limit_enabled)
+    app.state.api_keys = ApiKeyAuthenticator(settings, database, app.state.redis)
     app.state.auth_kit = AuthKit(
         settings=settings, database=database, passwords=Passwords(settings), tokens=tokens
     )

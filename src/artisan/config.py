@@ -56,6 +56,36 @@ class Settings(BaseSettings):
     rate_limit_login_ip: str = "20/minute"
     rate_limit_login_email: str = "10/minute"
 
+    # API keys
+    api_key_secret: str | None = Field(
+        default=None,
+        description="Server secret keying the HMAC under which API keys are stored; derived "
+        "from SECRET_KEY when empty. Changing it invalidates every issued key.",
+    )
+    api_key_cache_ttl_seconds: float = Field(
+        default=30,
+        ge=0,
+        le=300,
+        description="How long a process may reuse a verified key without reading the database; "
+        "revocations reach every process through Redis pub/sub sooner. 0 turns the cache off.",
+    )
+    api_key_cache_max_entries: int = Field(default=10_000, ge=1)
+    api_key_usage_flush_seconds: float = Field(
+        default=15,
+        gt=0,
+        le=60,
+        description="How often each API process writes buffered key usage to the database.",
+    )
+    api_key_usage_flush_in_app: bool = Field(
+        default=True,
+        description="Whether API processes flush key usage themselves; when false they only "
+        "stage it in Redis for a scheduled job calling flush_usage().",
+    )
+    rate_limit_api_key_failures: str = Field(
+        default="20/minute",
+        description="Failed API key authentications allowed per client IP before 429s.",
+    )
+
     # Observability
     log_level: str = "INFO"
     log_json: bool | None = None
@@ -83,6 +113,12 @@ class Settings(BaseSettings):
             len(self.secret_key) < 32 or self.secret_key == INSECURE_DEV_SECRET
         ):
             raise ValueError("SECRET_KEY must be set to at least 32 characters in production")
+        if (
+            self.environment == "production"
+            and self.api_key_secret is not None
+            and len(self.api_key_secret) < 32
+        ):
+            raise ValueError("API_KEY_SECRET must be at least 32 characters in production")
         return self
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import structlog
 from fastapi import Depends, Request, Response
@@ -24,7 +24,11 @@ from artisan.core.ratelimit import RateLimiter
 from artisan.models.tenant import Tenant, TenantStatus
 from artisan.models.user import AuthSession, Role, UserDB
 
+if TYPE_CHECKING:
+    from artisan.api_keys.verifier import ApiKeyAuthenticator
+
 API_KEY_PREFIX = "art_"
+REQUIRED_SCOPE_ATTR = "required_scope"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Declared for the OpenAPI document (Swagger's Authorize button); parsing is ours.
@@ -132,18 +136,32 @@ async def _authenticate_user(request: Request, session: AsyncSession, token: str
     )
 
 
+async def _authenticate_key(
+    request: Request, response: Response, session: AsyncSession, presented: str
+) -> Principal:
+    authenticator: ApiKeyAuthenticator = request.app.state.api_keys
+    principal = await authenticator.authenticate(request, response, session, presented)
+    ensure_trial_allows(request, principal.tenant)
+    request.state.principal = principal
+    # "key_id", not "api_key_id": the log redaction would hide a field named like a secret.
+    structlog.contextvars.bind_contextvars(
+        tenant_id=str(principal.tenant_id), key_id=str(principal.api_key_id)
+    )
+    return principal
+
+
 async def authenticate(
     request: Request, response: Response, session: AsyncSession, *, allow_api_keys: bool
 ) -> Principal:
     """Resolve the caller from the database, apply the rate limit, and bind the log context."""
     token = _bearer(request)
-    api_key_header = request.headers.get("x-api-key")
-    if api_key_header or (token and token.startswith(API_KEY_PREFIX)):
-        raise Unauthorized(
-            "API keys are not accepted on this route"
-            if not allow_api_keys
-            else "Invalid or missing credentials"
-        )
+    presented = request.headers.get("x-api-key") or (
+        token if token and token.startswith(API_KEY_PREFIX) else None
+    )
+    if presented:
+        if not allow_api_keys:
+            raise Unauthorized("API keys are not accepted on this route")
+        return await _authenticate_key(request, response, session, presented.strip())
     if token is None:
         raise Unauthorized()
     principal = await _authenticate_user(request, session, token)
@@ -197,6 +215,8 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
         _check_scope(principal, scope)
         return principal
 
+    # Lets tooling and tests find every route that declares a scope.
+    setattr(dependency, REQUIRED_SCOPE_ATTR, scope)
     return dependency
 
 
@@ -211,6 +231,7 @@ def require_tenant_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
         _check_scope(principal, scope)
         return principal
 
+    setattr(dependency, REQUIRED_SCOPE_ATTR, scope)
     return dependency
 
 

@@ -1,11 +1,13 @@
 """Every table, imported here so Alembic sees one metadata."""
 
+from artisan.models.api_key import ApiKeyDB
 from artisan.models.audit import AuditLogDB
 from artisan.models.base import Base
 from artisan.models.tenant import Plan, Tenant, TenantStatus
 from artisan.models.user import AuthSession, RefreshToken, Role, UserDB
 
 __all__ = [
+    "ApiKeyDB",
     "AuditLogDB",
     "AuthSession",
     "Base",

@@ -9,6 +9,8 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from artisan.core.ids import utcnow
+from artisan.models.api_key import ApiKeyDB
 from artisan.models.tenant import Plan
 from artisan.models.user import UserDB
 
@@ -48,6 +50,16 @@ async def _count_active_users(session: AsyncSession, tenant_id: uuid.UUID) -> in
     return int((await session.execute(query)).scalar_one())
 
 
+async def _count_live_api_keys(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    # Revoked and expired keys no longer count against the plan.
+    query = select(func.count()).where(
+        ApiKeyDB.tenant_id == tenant_id,
+        ApiKeyDB.revoked_at.is_(None),
+        ApiKeyDB.expires_at.is_(None) | (ApiKeyDB.expires_at > utcnow()),
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
 async def _nothing_to_count(session: AsyncSession, tenant_id: uuid.UUID) -> int:
     return 0
 
@@ -57,7 +69,7 @@ COUNTERS: dict[LimitedResource, Counter] = {
     "users": _count_active_users,
     "leads": _nothing_to_count,
     "campaigns": _nothing_to_count,
-    "api_keys": _nothing_to_count,
+    "api_keys": _count_live_api_keys,
     "webhooks": _nothing_to_count,
 }
 

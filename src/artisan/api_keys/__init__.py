@@ -1,0 +1,1 @@
+"""API keys for external integrations: issue, scope, verify, roll and revoke."""
