@@ -30,6 +30,8 @@ from artisan.health.routes import router as health_router
 from artisan.tenants.routes import admin_router as tenant_admin_router
 from artisan.tenants.routes import platform_router
 from artisan.users.routes import router as users_router
+from artisan.webhooks.routes import router as webhooks_router
+from artisan.webhooks.setup import setup_webhooks
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +49,7 @@ ROUTERS = (
     tenant_admin_router,
     users_router,
     platform_router,
+    webhooks_router,
 )
 
 
@@ -71,7 +74,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runner = app.state.webhook_runner
+        if runner is not None:
+            runner.start()
         yield
+        if runner is not None:
+            await runner.stop()
         await app.state.database.dispose()
         if app.state.redis is not None:
             await app.state.redis.aclose()
@@ -126,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth_kit = AuthKit(
         settings=settings, database=database, passwords=Passwords(settings), tokens=tokens
     )
+    app.state.webhook_runner = setup_webhooks(settings, database, app.state.limiter)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -85,7 +85,9 @@ class Settings(BaseSettings):
         default=5, gt=0, description="Disable an endpoint whose attempts all failed this long."
     )
     webhook_disable_after_failures: int = Field(
-        default=100, ge=1, description="Disable an endpoint after this many dead-lettered messages in a row."
+        default=100,
+        ge=1,
+        description="Disable an endpoint after this many dead-lettered messages in a row.",
     )
     webhook_batch_size: int = Field(default=500, ge=1, le=5000)
     webhook_concurrency: int = Field(default=64, ge=1, le=1000)

@@ -1,4 +1,4 @@
-"""Webhook endpoints, the messages emitted to them, one delivery per (message, endpoint), attempts."""
+"""Webhook endpoints, emitted messages, one delivery per (message, endpoint), and attempts."""
 
 from __future__ import annotations
 
@@ -98,6 +98,8 @@ class WebhookDelivery(IdMixin, TenantOwnedMixin, Base):
     attempt_count: Mapped[int] = mapped_column(default=0)
     # Attempts this delivery may use; a replay grants one more.
     max_attempts: Mapped[int]
+    # What the next attempt is: a scheduled one, a replay or a recovery (for the attempt log).
+    next_trigger: Mapped[str] = mapped_column(String(16), default="scheduled")
     next_attempt_at: Mapped[datetime | None]
     enqueued_at: Mapped[datetime | None]
     lease_until: Mapped[datetime | None]

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.models.tenant import Plan
 from artisan.models.user import UserDB
+from artisan.models.webhook import WebhookEndpoint
 
 LimitedResource = Literal["users", "leads", "campaigns", "api_keys", "webhooks"]
 LIMITED_RESOURCES: tuple[LimitedResource, ...] = (
@@ -48,6 +49,11 @@ async def _count_active_users(session: AsyncSession, tenant_id: uuid.UUID) -> in
     return int((await session.execute(query)).scalar_one())
 
 
+async def _count_webhook_endpoints(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    query = select(func.count()).where(WebhookEndpoint.tenant_id == tenant_id)
+    return int((await session.execute(query)).scalar_one())
+
+
 async def _nothing_to_count(session: AsyncSession, tenant_id: uuid.UUID) -> int:
     return 0
 
@@ -58,7 +64,7 @@ COUNTERS: dict[LimitedResource, Counter] = {
     "leads": _nothing_to_count,
     "campaigns": _nothing_to_count,
     "api_keys": _nothing_to_count,
-    "webhooks": _nothing_to_count,
+    "webhooks": _count_webhook_endpoints,
 }
 
 
