@@ -14,7 +14,7 @@ from artisan.models.tenant import Plan, Tenant, TenantStatus
 from artisan.models.user import Role, UserDB
 from artisan.tenants.schemas import FeatureFlags, TenantSettings
 
-DEFAULT_PASSWORD = "correct horse battery staple"
+DEFAULT_PASSWORD = "correct horse battery staple"  # noqa: S105
 
 
 @dataclass
