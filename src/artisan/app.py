@@ -134,7 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth_kit = AuthKit(
         settings=settings, database=database, passwords=Passwords(settings), tokens=tokens
     )
-    app.state.webhook_runner = setup_webhooks(settings, database, app.state.limiter)
+    app.state.webhook_runner = setup_webhooks(settings, database)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

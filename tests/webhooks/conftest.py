@@ -126,7 +126,7 @@ async def admin(wh_app: FastAPI, wh_client: httpx.AsyncClient) -> Account:
 @pytest.fixture
 async def engine(wh_app: FastAPI) -> AsyncIterator[DeliveryEngine]:
     """The delivery engine on the app's database, as a worker would run it."""
-    eng = DeliveryEngine(wh_app.state.settings, wh_app.state.database, limiter=wh_app.state.limiter)
+    eng = DeliveryEngine(wh_app.state.settings, wh_app.state.database)
     yield eng
     await eng.close()
 

@@ -22,13 +22,16 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import structlog
+from limits import RateLimitItemPerSecond
+from limits.aio.storage import Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
 from sqlalchemy import bindparam, insert, select, text, update
 
 from artisan.audit.recorder import SYSTEM, Target, record
 from artisan.config import Settings
 from artisan.core.db import Database
 from artisan.core.ids import new_id, utcnow
-from artisan.core.ratelimit import RateLimiter
 from artisan.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from artisan.webhooks.metrics import MetricCounts
 from artisan.webhooks.signing import SecretBox, secret_key_bytes, webhook_headers
@@ -123,6 +126,27 @@ def parse_retry_after(value: str | None, *, maximum: float) -> float | None:
     return min(max(seconds, 1.0), maximum)
 
 
+class EndpointRateLimiter:
+    """Per-endpoint deliveries per second, exact over a moving window (shared through Redis)."""
+
+    def __init__(self, redis_url: str | None) -> None:
+        storage = (
+            storage_from_string("async+" + redis_url, implementation="redispy")
+            if redis_url
+            else storage_from_string("async+memory://")
+        )
+        assert isinstance(storage, Storage)
+        self.strategy = MovingWindowRateLimiter(storage)
+
+    async def acquire(self, endpoint_id: uuid.UUID, per_second: int) -> float | None:
+        """Take a slot now (None), or the seconds until one frees up."""
+        item = RateLimitItemPerSecond(per_second)
+        if await self.strategy.hit(item, "webhook_endpoint", str(endpoint_id)):
+            return None
+        stats = await self.strategy.get_window_stats(item, "webhook_endpoint", str(endpoint_id))
+        return max(stats.reset_time - time.time(), 0.01)
+
+
 _CLAIM_SQL = """
 WITH due AS (
     SELECT d.id FROM webhook_deliveries d
@@ -157,12 +181,14 @@ class DeliveryEngine:
         settings: Settings,
         database: Database,
         *,
-        limiter: RateLimiter,
+        limiter: EndpointRateLimiter | None = None,
         counts: MetricCounts | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
-        self.limiter = limiter
+        # Endpoint rate limits always apply, whatever the API's own rate limiting is set to;
+        # with Redis the window is shared by every worker.
+        self.limiter = limiter or EndpointRateLimiter(settings.redis_url)
         self.counts = counts or MetricCounts()
         self.allowed = parse_networks(settings.webhook_allow_private_networks)
         self.delays = settings.webhook_retry_delays
@@ -235,12 +261,10 @@ class DeliveryEngine:
     async def _rate_limited(self, item: Claimed) -> float | None:
         if not item.rate_limit:
             return None
-        result = await self.limiter.hit(
-            "webhook_endpoint", f"{item.rate_limit}/second", str(item.endpoint_id)
-        )
-        if result.allowed:
+        wait = await self.limiter.acquire(item.endpoint_id, item.rate_limit)
+        if wait is None:
             return None
-        return max(1.0 / item.rate_limit, 0.05) + random.uniform(0, 0.25)  # noqa: S311
+        return wait + random.uniform(0, 0.05)  # noqa: S311
 
     async def send(self, item: Claimed) -> Outcome:
         """One HTTP attempt: signed, no redirects, bounded time, SSRF-checked at connect."""

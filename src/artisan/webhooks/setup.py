@@ -8,16 +8,13 @@ from sqlalchemy import text
 
 from artisan.config import Settings
 from artisan.core.db import Database
-from artisan.core.ratelimit import RateLimiter
 from artisan.webhooks.delivery import DeliveryEngine, Dispatcher
 from artisan.webhooks.emit import WebhookContext, install_webhooks
 from artisan.webhooks.metrics import CELERY_QUEUE, read_shared_counts, render
 from artisan.webhooks.runtime import CeleryDispatcher, InProcessRunner
 
 
-def setup_webhooks(
-    settings: Settings, database: Database, limiter: RateLimiter
-) -> InProcessRunner | None:
+def setup_webhooks(settings: Settings, database: Database) -> InProcessRunner | None:
     """Install the dispatcher on the database's sessions; the in-process runner when it is used."""
     mode = settings.webhook_runner
     if mode == "auto":
@@ -29,7 +26,7 @@ def setup_webhooks(
 
         dispatcher = CeleryDispatcher(make_celery(settings), settings.webhook_batch_size)
     elif mode == "inprocess":
-        runner = InProcessRunner(DeliveryEngine(settings, database, limiter=limiter), settings)
+        runner = InProcessRunner(DeliveryEngine(settings, database), settings)
         dispatcher = runner
     install_webhooks(
         database,

@@ -14,7 +14,6 @@ from celery import shared_task
 
 from artisan.config import Settings, get_settings
 from artisan.core.db import Database
-from artisan.core.ratelimit import RateLimiter
 from artisan.webhooks.delivery import DeliveryEngine, deliver_batch
 from artisan.webhooks.emit import WebhookContext, install_webhooks
 from artisan.webhooks.metrics import MetricCounts, flush_to_redis
@@ -46,7 +45,6 @@ class WorkerRuntime:
         self.engine = DeliveryEngine(
             settings,
             self.database,
-            limiter=RateLimiter(settings.redis_url, enabled=True),
             counts=self.counts,
         )
         self.redis = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
