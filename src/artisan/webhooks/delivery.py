@@ -542,12 +542,25 @@ async def deliver_batch(engine: DeliveryEngine, ids: Sequence[uuid.UUID] | None 
 
 
 async def drain(engine: DeliveryEngine, *, budget_seconds: float = 30.0) -> int:
-    """Deliver whatever is due, batch after batch, for at most `budget_seconds`."""
+    """Deliver whatever is due, batch after batch, for at most `budget_seconds`.
+
+    Recording one batch overlaps with claiming and sending the next (its deliveries stay leased
+    until recorded, so nothing is claimed twice).
+    """
     total = 0
     deadline = time.monotonic() + budget_seconds
-    while time.monotonic() < deadline:
-        sent = await deliver_batch(engine)
-        total += sent
-        if sent == 0:
-            break
+    recording: asyncio.Task[None] | None = None
+    try:
+        while time.monotonic() < deadline:
+            token, claimed = await engine.claim()
+            if not claimed:
+                break
+            outcomes = await asyncio.gather(*(engine.send(item) for item in claimed))
+            if recording is not None:
+                await recording
+            recording = asyncio.create_task(engine.record(token, outcomes))
+            total += len(claimed)
+    finally:
+        if recording is not None:
+            await recording
     return total

@@ -21,6 +21,7 @@ from artisan.webhooks.delivery import Dispatcher
 from artisan.webhooks.events import EVENTS
 
 SESSION_KEY = "webhooks"
+PENDING_KEY = "webhook_pending_deliveries"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +115,22 @@ async def enqueue_message(
 
 
 def dispatch_after_commit(session: AsyncSession, delivery_ids: Sequence[uuid.UUID]) -> None:
-    """Hand deliveries to the process's sender once the transaction has committed."""
+    """Hand deliveries to the process's sender once the transaction has committed.
+
+    Every delivery of one transaction goes out in one hand-over (a few queue messages at most),
+    however many events the transaction emitted.
+    """
     dispatcher = _context(session).dispatcher
     if dispatcher is None or not delivery_ids:
         return
-    ids = list(delivery_ids)
+    pending: list[uuid.UUID] | None = session.info.get(PENDING_KEY)
+    if pending is not None:
+        pending.extend(delivery_ids)
+        return
+    pending = session.info[PENDING_KEY] = list(delivery_ids)
 
     async def _dispatch() -> None:
+        ids = session.info.pop(PENDING_KEY, pending)
         await dispatcher.dispatch(ids)
 
     on_commit(session, _dispatch)
