@@ -6,7 +6,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import pydantic
@@ -581,17 +580,41 @@ async def test_in_process_runner_delivers_after_commit(
     app_factory: Callable[..., FastAPI], receiver: Receiver
 ) -> None:
     app = app_factory(**{**WEBHOOK_SETTINGS, "webhook_runner": "inprocess"})
-    runner: Any = app.state.webhook_runner
-    runner.start()
-    try:
-        async with client_for(app) as client:
-            account = await signed_in_user(app, client)
-            await create_endpoint(client, account, receiver.url())
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            await emit(app, account.tenant_id, "campaign.launched", **campaign())
-            await receiver.wait_for(1, within=5)
-            # Woken by the commit, not by the 2 s polling interval.
-            assert loop.time() - started < 1.0
-    finally:
-        await runner.stop()
+    # The application's own lifespan starts and stops the runner, as `artisan serve` does.
+    async with app.router.lifespan_context(app), client_for(app) as client:
+        account = await signed_in_user(app, client)
+        await create_endpoint(client, account, receiver.url())
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await emit(app, account.tenant_id, "campaign.launched", **campaign())
+        await receiver.wait_for(1, within=5)
+        # Woken by the commit, not by the 2 s polling interval.
+        assert loop.time() - started < 1.0
+        deadline = loop.time() + 5
+        while 'webhook_deliveries_total{outcome="succeeded"} 1.0' not in (
+            metrics := (await client.get("/metrics")).text
+        ):
+            assert loop.time() < deadline, metrics
+            await asyncio.sleep(0.1)
+        assert "webhook_delivery_latency_seconds_count 1.0" in metrics
+
+
+async def test_endpoint_deleted_mid_delivery(
+    wh_app: FastAPI,
+    wh_client: httpx.AsyncClient,
+    admin: Account,
+    receiver: Receiver,
+    engine: DeliveryEngine,
+    admin_engine: AsyncEngine,
+) -> None:
+    doomed = await create_endpoint(wh_client, admin, receiver.url("/doomed"))
+    await create_endpoint(wh_client, admin, receiver.url("/kept"))
+    await emit(wh_app, admin.tenant_id, "campaign.launched", **campaign())
+    token, claimed = await engine.claim()
+    outcomes = [await engine.send(item) for item in claimed]
+    deleted = await wh_client.delete(f"{base(admin)}/{doomed['id']}", headers=admin.headers)
+    assert deleted.status_code == 204
+    await engine.record(token, outcomes)
+    [row] = await rows(admin_engine, "SELECT status FROM webhook_deliveries")
+    assert row[0] == "succeeded"
+    assert len(await rows(admin_engine, "SELECT id FROM webhook_attempts")) == 1

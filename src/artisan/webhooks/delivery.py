@@ -396,6 +396,28 @@ class DeliveryEngine:
                 }
             )
         async with self.database.transaction(bypass_rls=True) as session:
+            # Only deliveries still held under this lease are ours to record: another sender may
+            # have taken over an expired lease, or the endpoint may have been deleted meanwhile.
+            held = set(
+                (
+                    await session.execute(
+                        select(WebhookDelivery.id)
+                        .where(
+                            WebhookDelivery.id.in_([row["b_id"] for row in delivery_rows]),
+                            WebhookDelivery.lease_token == token,
+                        )
+                        .with_for_update()
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if len(held) != len(delivery_rows):
+                self.counts.observe_delivery("lease_lost", None)
+            delivery_rows = [row for row in delivery_rows if row["b_id"] in held]
+            attempt_rows = [row for row in attempt_rows if row["delivery_id"] in held]
+            if not delivery_rows:
+                return
             statement = (
                 update(WebhookDelivery)
                 .where(
@@ -410,11 +432,8 @@ class DeliveryEngine:
                     }
                 )
             )
-            result = await session.connection()
-            outcome_result = await result.execute(statement, delivery_rows)
-            if outcome_result.rowcount != len(delivery_rows):
-                # Another sender took over an expired lease: its result is the one that counts.
-                self.counts.observe_delivery("lease_lost", None)
+            connection = await session.connection()
+            await connection.execute(statement, delivery_rows)
             if attempt_rows:
                 await session.execute(insert(WebhookAttempt), attempt_rows)
             await self._track_endpoints(
