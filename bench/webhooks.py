@@ -272,6 +272,18 @@ async def main(messages: int, endpoints: int, port: int) -> None:
         end_to_end = total / (last - started)
         load_lat = latencies(committed, received)
 
+        # A backlog: the worker is stopped while the events are emitted, then drains them alone,
+        # so the figure is the sender's own rate, not the producer's.
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(60)
+        await emit_many(database, tenant_id, messages, per_tx=100)
+        worker = start_worker(Path("/tmp") / "artisan-bench-worker.log")  # noqa: S108
+        await wait_for_count(base, total, limit=1800)
+        async with aiohttp.ClientSession() as session:
+            backlog = await receiver_get(session, base, "/dump")
+            await session.post(base + "/reset")
+        backlog_rate = total / (max(a for _, a in backlog) - min(a for _, a in backlog))
+
         idle_committed: dict[str, float] = {}
         for _ in range(100):
             idle_committed.update(await emit_many(database, tenant_id, 1, per_tx=1))
@@ -289,6 +301,10 @@ async def main(messages: int, endpoints: int, port: int) -> None:
             f"first to last receipt); emission took {emitted_in:.1f} s"
         )
         print(f"ratio platform / plain loop: {end_to_end / plain:.2f}")
+        print(
+            f"platform, one worker draining a backlog of {total}: {backlog_rate:,.0f} deliveries/s "
+            f"(ratio to the plain loop {backlog_rate / plain:.2f})"
+        )
         print(
             f"commit-to-receipt under load: median {pct(load_lat, 0.5):.0f} ms, "
             f"p99 {pct(load_lat, 0.99):.0f} ms"

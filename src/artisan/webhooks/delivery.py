@@ -173,6 +173,16 @@ RETURNING d.id, d.tenant_id, d.endpoint_id, d.message_id, d.event_type, d.attemp
 """
 
 
+async def prefer_index_scan(session: Any) -> None:
+    """Walk the due-deliveries index in order instead of a bitmap scan, for this transaction.
+
+    Finished deliveries leave dead entries in the partial index until vacuum runs; a bitmap scan
+    visits all of them on every claim, while an index scan marks them dead as it passes, so the
+    next claim skips them (milliseconds instead of a hundred after a burst).
+    """
+    await session.execute(text("SET LOCAL enable_bitmapscan = off"))
+
+
 class DeliveryEngine:
     """Claims, sends and records webhook deliveries; one per worker process or server."""
 
@@ -236,6 +246,7 @@ class DeliveryEngine:
         if ids is not None:
             params["ids"] = list(ids)
         async with self.database.transaction(bypass_rls=True) as session:
+            await prefer_index_scan(session)
             rows = (await session.execute(text(sql), params)).all()
         return token, [Claimed(*row) for row in rows]
 

@@ -13,7 +13,12 @@ from sqlalchemy import text
 
 from artisan.config import Settings
 from artisan.core.db import Database, on_commit
-from artisan.webhooks.delivery import DeliveryEngine, Dispatcher, deliver_batch
+from artisan.webhooks.delivery import (
+    DeliveryEngine,
+    Dispatcher,
+    deliver_batch,
+    prefer_index_scan,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -76,6 +81,7 @@ class CeleryDispatcher:
 async def sweep(database: Database, settings: Settings, dispatcher: Dispatcher) -> int:
     """Queue again every due delivery that nobody is sending and whose queue message was lost."""
     async with database.transaction(bypass_rls=True) as session:
+        await prefer_index_scan(session)
         rows = await session.execute(
             text(_SWEEP_SQL),
             {"requeue": settings.webhook_requeue_after_seconds, "limit": SWEEP_LIMIT},
