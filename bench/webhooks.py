@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -257,7 +258,7 @@ async def main(messages: int, endpoints: int, port: int) -> None:
             ),
         )
         tenant_id = await setup_tenant(database, base, endpoints)
-        worker = start_worker(Path("/tmp") / "artisan-bench-worker.log")  # noqa: S108
+        worker = start_worker(Path(tempfile.gettempdir()) / "artisan-bench-worker.log")
         await asyncio.sleep(4.0)  # worker start-up
 
         started = time.time()
@@ -277,7 +278,7 @@ async def main(messages: int, endpoints: int, port: int) -> None:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(60)
         await emit_many(database, tenant_id, messages, per_tx=100)
-        worker = start_worker(Path("/tmp") / "artisan-bench-worker.log")  # noqa: S108
+        worker = start_worker(Path(tempfile.gettempdir()) / "artisan-bench-worker.log")
         await wait_for_count(base, total, limit=1800)
         async with aiohttp.ClientSession() as session:
             backlog = await receiver_get(session, base, "/dump")
