@@ -446,7 +446,8 @@ class DeliveryEngine:
             connection = await session.connection()
             await connection.execute(statement, delivery_rows)
             if attempt_rows:
-                await session.execute(insert(WebhookAttempt), attempt_rows)
+                # Core, not the ORM's bulk path: one multi-row INSERT, several times faster.
+                await connection.execute(insert(WebhookAttempt.__table__), attempt_rows)
             await self._track_endpoints(
                 session, succeeded_endpoints, failing_endpoints, dead_letters, gone
             )
