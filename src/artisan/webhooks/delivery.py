@@ -26,7 +26,7 @@ from limits import RateLimitItemPerSecond
 from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import Table, bindparam, insert, select, text, update
 
 from artisan.audit.recorder import SYSTEM, Target, record
 from artisan.config import Settings
@@ -40,6 +40,7 @@ from artisan.webhooks.ssrf import GuardedResolver, check_literal_host, is_ssrf_e
 log = structlog.get_logger(__name__)
 
 RESPONSE_BODY_LIMIT = 16 * 1024
+ATTEMPTS_TABLE: Table = WebhookAttempt.__table__  # type: ignore[assignment]
 USER_AGENT = "Artisan-Webhooks/1.0"
 LEASE_MARGIN_SECONDS = 5.0
 JITTER = 0.2
@@ -447,7 +448,7 @@ class DeliveryEngine:
             await connection.execute(statement, delivery_rows)
             if attempt_rows:
                 # Core, not the ORM's bulk path: one multi-row INSERT, several times faster.
-                await connection.execute(insert(WebhookAttempt.__table__), attempt_rows)
+                await connection.execute(insert(ATTEMPTS_TABLE), attempt_rows)
             await self._track_endpoints(
                 session, succeeded_endpoints, failing_endpoints, dead_letters, gone
             )
