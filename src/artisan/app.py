@@ -33,6 +33,8 @@ from artisan.health.routes import router as health_router
 from artisan.tenants.routes import admin_router as tenant_admin_router
 from artisan.tenants.routes import platform_router
 from artisan.users.routes import router as users_router
+from artisan.webhooks.routes import router as webhooks_router
+from artisan.webhooks.setup import setup_webhooks
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +54,7 @@ ROUTERS = (
     platform_router,
     api_keys_router,
     api_key_self_router,
+    webhooks_router,
 )
 
 
@@ -77,7 +80,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.api_keys.start()
+        runner = app.state.webhook_runner
+        if runner is not None:
+            runner.start()
         yield
+        if runner is not None:
+            await runner.stop()
         await app.state.api_keys.aclose()
         await app.state.database.dispose()
         if app.state.redis is not None:
@@ -134,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.auth_kit = AuthKit(
         settings=settings, database=database, passwords=Passwords(settings), tokens=tokens
     )
+    app.state.webhook_runner = setup_webhooks(settings, database)
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -87,6 +87,37 @@ def serve(
             embedded.cleanup()
 
 
+_PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@app.command(context_settings=_PASSTHROUGH)
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    beat: Annotated[bool, typer.Option(help="Also run the beat scheduler in this worker")] = False,
+) -> None:
+    """Start a Celery worker (deliveries and periodic jobs); extra args go to Celery."""
+    from artisan.worker import app as celery_app
+
+    _settings()
+    argv = ["worker", f"--concurrency={concurrency}", "--loglevel=INFO"]
+    if concurrency == 1:
+        # One process with one event loop: batches already send concurrently over aiohttp.
+        argv.append("--pool=solo")
+    if beat:
+        argv.append("--beat")
+    celery_app.worker_main([*argv, *ctx.args])
+
+
+@app.command(context_settings=_PASSTHROUGH)
+def beat(ctx: typer.Context) -> None:
+    """Start the Celery beat scheduler (run exactly one); extra args go to Celery."""
+    from artisan.worker import app as celery_app
+
+    _settings()
+    celery_app.start(["beat", "--loglevel=INFO", *ctx.args])
+
+
 @migrate_app.command("upgrade")
 def migrate_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Upgrade the schema (to head by default)."""

@@ -86,6 +86,58 @@ class Settings(BaseSettings):
         description="Failed API key authentications allowed per client IP before 429s.",
     )
 
+    # Webhooks (docs/webhooks.md, "Settings")
+    webhook_runner: Literal["auto", "celery", "inprocess", "off"] = Field(
+        default="auto",
+        description="Who sends webhooks: Celery workers (auto when REDIS_URL is set), the "
+        "in-process runner inside `artisan serve` (auto without REDIS_URL), or nobody (off).",
+    )
+    webhook_retry_schedule: str = Field(
+        default="0,5,300,1800,7200",
+        description="Comma-separated seconds to wait before each attempt (first is usually 0); "
+        "its length is the number of attempts. Each wait gets +/-20% jitter.",
+    )
+    webhook_timeout_seconds: float = Field(default=15, gt=0, le=120)
+    webhook_allow_private_networks: str = Field(
+        default="",
+        description="Comma-separated CIDRs that SSRF protection lets through "
+        "(e.g. 127.0.0.0/8 for local development). Empty by default.",
+    )
+    webhook_require_https: bool | None = Field(
+        default=None, description="Refuse http:// endpoint URLs (default: on in production)."
+    )
+    webhook_max_payload_bytes: int = Field(default=256 * 1024, ge=1024)
+    webhook_payload_retention_days: int = Field(default=30, ge=1)
+    webhook_retry_after_max_seconds: int = Field(
+        default=3600, ge=1, description="Upper bound on an honoured Retry-After header."
+    )
+    webhook_disable_after_days: float = Field(
+        default=5, gt=0, description="Disable an endpoint whose attempts all failed this long."
+    )
+    webhook_disable_after_failures: int = Field(
+        default=100,
+        ge=1,
+        description="Disable an endpoint after this many dead-lettered messages in a row.",
+    )
+    webhook_batch_size: int = Field(default=500, ge=1, le=5000)
+    webhook_concurrency: int = Field(default=64, ge=1, le=1000)
+    webhook_sweep_interval_seconds: float = Field(default=2, gt=0, le=300)
+    webhook_requeue_after_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="A due delivery that was queued this long ago and never started is queued "
+        "again by the sweeper (a lost broker message, a flushed Redis).",
+    )
+    celery_broker_url: str | None = Field(
+        default=None, description="Celery broker; REDIS_URL when unset."
+    )
+    celery_visibility_timeout: int = Field(
+        default=600,
+        ge=1,
+        description="Seconds before a task a worker took but never acknowledged is redelivered; "
+        "longer than the longest delivery batch.",
+    )
+
     # Observability
     log_level: str = "INFO"
     log_json: bool | None = None
@@ -120,6 +172,41 @@ class Settings(BaseSettings):
         ):
             raise ValueError("API_KEY_SECRET must be at least 32 characters in production")
         return self
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _check_retry_schedule(cls, value: str) -> str:
+        delays = [part.strip() for part in value.split(",") if part.strip()]
+        if not delays or any(float(d) < 0 for d in delays):
+            raise ValueError("WEBHOOK_RETRY_SCHEDULE must be comma-separated seconds >= 0")
+        return ",".join(delays)
+
+    @field_validator("webhook_allow_private_networks")
+    @classmethod
+    def _check_private_networks(cls, value: str) -> str:
+        import ipaddress
+
+        for cidr in (part.strip() for part in value.split(",")):
+            if cidr:
+                ipaddress.ip_network(cidr, strict=False)
+        return value
+
+    @property
+    def webhook_retry_delays(self) -> list[float]:
+        """WEBHOOK_RETRY_SCHEDULE as seconds before each attempt."""
+        return [float(part) for part in self.webhook_retry_schedule.split(",")]
+
+    @property
+    def webhook_https_required(self) -> bool:
+        """Whether endpoint URLs must use https."""
+        if self.webhook_require_https is not None:
+            return self.webhook_require_https
+        return self.environment == "production"
+
+    @property
+    def broker_url(self) -> str | None:
+        """The Celery broker URL."""
+        return self.celery_broker_url or self.redis_url
 
     @property
     def json_logs(self) -> bool:

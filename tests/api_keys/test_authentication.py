@@ -110,7 +110,9 @@ async def test_every_scoped_route_enforces_its_scope(
         ("GET", "/api/probe/{tenant_id}/audit", "audit:read"),
     }
     async with client_for(app) as client:
-        admin = await signed_in_user(app, client)
+        # Two keys per scoped route: lift the plan's key limit for this walk.
+        tenant = await make_tenant(app, limit_overrides={"api_keys": 10_000})
+        admin = await signed_in_user(app, client, tenant=tenant)
         for method, template, scope in routes:
             without = await issue_key(
                 client, admin, name=f"without {scope}", scopes=[s for s in ALL_SCOPES if s != scope]

@@ -65,7 +65,9 @@ async def ready(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
     """Prometheus metrics in the text exposition format."""
+    from artisan.webhooks.setup import webhook_metrics
+
     body, content_type = render_metrics()
-    return Response(body, media_type=content_type)
+    return Response(body + await webhook_metrics(request.app.state), media_type=content_type)

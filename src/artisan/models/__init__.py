@@ -5,16 +5,28 @@ from artisan.models.audit import AuditLogDB
 from artisan.models.base import Base
 from artisan.models.tenant import Plan, Tenant, TenantStatus
 from artisan.models.user import AuthSession, RefreshToken, Role, UserDB
+from artisan.models.webhook import (
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 
 __all__ = [
     "ApiKeyDB",
     "AuditLogDB",
     "AuthSession",
     "Base",
+    "DeliveryStatus",
     "Plan",
     "RefreshToken",
     "Role",
     "Tenant",
     "TenantStatus",
     "UserDB",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookMessage",
 ]

@@ -13,6 +13,7 @@ from artisan.core.ids import utcnow
 from artisan.models.api_key import ApiKeyDB
 from artisan.models.tenant import Plan
 from artisan.models.user import UserDB
+from artisan.models.webhook import WebhookEndpoint
 
 LimitedResource = Literal["users", "leads", "campaigns", "api_keys", "webhooks"]
 LIMITED_RESOURCES: tuple[LimitedResource, ...] = (
@@ -60,6 +61,11 @@ async def _count_live_api_keys(session: AsyncSession, tenant_id: uuid.UUID) -> i
     return int((await session.execute(query)).scalar_one())
 
 
+async def _count_webhook_endpoints(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    query = select(func.count()).where(WebhookEndpoint.tenant_id == tenant_id)
+    return int((await session.execute(query)).scalar_one())
+
+
 async def _nothing_to_count(session: AsyncSession, tenant_id: uuid.UUID) -> int:
     return 0
 
@@ -70,7 +76,7 @@ COUNTERS: dict[LimitedResource, Counter] = {
     "leads": _nothing_to_count,
     "campaigns": _nothing_to_count,
     "api_keys": _count_live_api_keys,
-    "webhooks": _nothing_to_count,
+    "webhooks": _count_webhook_endpoints,
 }
 
 

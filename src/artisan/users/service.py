@@ -18,6 +18,7 @@ from artisan.core.pagination import PageParams, paginate
 from artisan.models.user import AuthSession, Role, UserDB
 from artisan.tenants.service import check_limit
 from artisan.users.schemas import UserInvite, UserInvited, UserOut, UserUpdate
+from artisan.webhooks.emit import emit_event
 
 INVITATION_LIFETIME = timedelta(days=7)
 
@@ -113,6 +114,18 @@ async def invite_user(
         actor=principal,
         targets=[Target("user", str(user.id), user.email)],
         metadata={"role": user.role.value},
+    )
+    await emit_event(
+        session,
+        principal.tenant_id,
+        "user.invited",
+        {
+            "user_id": user.id,
+            "email": user.email,
+            "role": user.role.value,
+            "invited_by": principal.user_id,
+            "invitation_expires_at": expires_at,
+        },
     )
     return UserInvited(
         **user_out(user).model_dump(), invitation_token=token, invitation_expires_at=expires_at

@@ -1,0 +1,1 @@
+"""Webhooks: the event catalogue, emission, Standard Webhooks signing and durable delivery."""

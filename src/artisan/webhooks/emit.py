@@ -1,0 +1,160 @@
+"""`emit_event`: the one function every domain calls to send an event to a tenant's endpoints."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from artisan.config import get_settings
+from artisan.core.db import Database, on_commit
+from artisan.core.errors import PayloadTooLarge
+from artisan.core.ids import new_id, utcnow
+from artisan.models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookMessage
+from artisan.webhooks.catalogue import matches
+from artisan.webhooks.delivery import Dispatcher
+from artisan.webhooks.events import EVENTS
+
+SESSION_KEY = "webhooks"
+PENDING_KEY = "webhook_pending_deliveries"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookContext:
+    """What emission needs from the process: who sends, the payload limit, attempts per message."""
+
+    dispatcher: Dispatcher | None
+    max_payload_bytes: int
+    max_attempts: int
+
+
+def install_webhooks(database: Database, context: WebhookContext) -> None:
+    """Make every session of `database` carry the webhook context (read by `emit_event`)."""
+    database.sessionmaker.configure(info={SESSION_KEY: context})
+
+
+def _context(session: AsyncSession) -> WebhookContext:
+    context = session.info.get(SESSION_KEY)
+    if isinstance(context, WebhookContext):
+        return context
+    settings = get_settings()
+    # No sender in this process: the rows wait in PostgreSQL for a sweeper to pick them up.
+    return WebhookContext(
+        None, settings.webhook_max_payload_bytes, len(settings.webhook_retry_delays)
+    )
+
+
+def validate_payload(event_type: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload checked against the event type's model, in its JSON form."""
+    if event_type not in EVENTS:
+        raise ValueError(
+            f"unknown webhook event type {event_type!r}; declare it in webhooks/events.py"
+        )
+    model = EVENTS.get(event_type).payload
+    data: dict[str, Any] = model.model_validate(dict(payload)).model_dump(mode="json")
+    return data
+
+
+async def enqueue_message(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    event_type: str,
+    payload: Mapping[str, Any],
+    endpoint_ids: Sequence[uuid.UUID],
+    *,
+    trigger: str = "scheduled",
+) -> tuple[WebhookMessage, list[uuid.UUID]]:
+    """Write a message and one due delivery per endpoint; dispatch them after commit."""
+    context = _context(session)
+    data = validate_payload(event_type, payload)
+    size = len(json.dumps(data, separators=(",", ":")).encode())
+    if size > context.max_payload_bytes:
+        raise PayloadTooLarge(
+            f"The {event_type} payload is {size} bytes; the limit is {context.max_payload_bytes}",
+            code="webhook_payload_too_large",
+        )
+    now = utcnow()
+    message = WebhookMessage(
+        id=new_id(),
+        tenant_id=tenant_id,
+        event_type=event_type,
+        payload=data,
+        payload_size=size,
+        created_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    delivery_ids = [new_id() for _ in endpoint_ids]
+    if delivery_ids:
+        await session.execute(
+            insert(WebhookDelivery),
+            [
+                {
+                    "id": delivery_id,
+                    "tenant_id": tenant_id,
+                    "endpoint_id": endpoint_id,
+                    "message_id": message.id,
+                    "event_type": event_type,
+                    "status": DeliveryStatus.pending,
+                    "attempt_count": 0,
+                    "max_attempts": context.max_attempts,
+                    "next_trigger": trigger,
+                    "next_attempt_at": now,
+                    "enqueued_at": now if context.dispatcher is not None else None,
+                }
+                for delivery_id, endpoint_id in zip(delivery_ids, endpoint_ids, strict=True)
+            ],
+        )
+        dispatch_after_commit(session, delivery_ids)
+    return message, delivery_ids
+
+
+def dispatch_after_commit(session: AsyncSession, delivery_ids: Sequence[uuid.UUID]) -> None:
+    """Hand deliveries to the process's sender once the transaction has committed.
+
+    Every delivery of one transaction goes out in one hand-over (a few queue messages at most),
+    however many events the transaction emitted.
+    """
+    dispatcher = _context(session).dispatcher
+    if dispatcher is None or not delivery_ids:
+        return
+    pending: list[uuid.UUID] | None = session.info.get(PENDING_KEY)
+    if pending is not None:
+        pending.extend(delivery_ids)
+        return
+    pending = session.info[PENDING_KEY] = list(delivery_ids)
+
+    async def _dispatch() -> None:
+        ids = session.info.pop(PENDING_KEY, pending)
+        await dispatcher.dispatch(ids)
+
+    on_commit(session, _dispatch)
+
+
+async def emit_event(
+    session: AsyncSession, tenant_id: uuid.UUID, event_type: str, payload: Mapping[str, Any]
+) -> WebhookMessage | None:
+    """Emit an event in the caller's transaction: a message and a delivery per subscribed endpoint.
+
+    Nothing is sent before the transaction commits, and nothing is written when no enabled
+    endpoint subscribes. An unknown event type or a payload that does not match the event's
+    schema is a programming error (ValueError / pydantic ValidationError).
+    """
+    validate_payload(event_type, payload)
+    rows = (
+        await session.execute(
+            select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
+                WebhookEndpoint.tenant_id == tenant_id, WebhookEndpoint.enabled.is_(True)
+            )
+        )
+    ).all()
+    subscribed = [endpoint_id for endpoint_id, patterns in rows if matches(patterns, event_type)]
+    if not subscribed:
+        return None
+    message, _ = await enqueue_message(session, tenant_id, event_type, payload, subscribed)
+    return message

@@ -1,0 +1,59 @@
+"""The Celery app and the beat schedule: `celery -A artisan.worker worker|beat` works."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import task_postrun
+
+from artisan.config import Settings, get_settings
+
+SWEEP_TASK = "artisan.webhooks.sweep"
+PURGE_TASK = "artisan.webhooks.purge_payloads"
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app for `settings`: late ack, prefetch 1, a visibility timeout past any batch."""
+    celery = Celery(
+        "artisan",
+        broker=settings.broker_url or "memory://",
+        include=["artisan.webhooks.tasks"],
+    )
+    celery.conf.update(
+        task_acks_late=True,
+        # A task whose worker died is put back on the queue instead of being acknowledged.
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": settings.celery_visibility_timeout},
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+        timezone="UTC",
+        # Every periodic job of the platform lives here.
+        beat_schedule={
+            "webhooks-sweep": {
+                "task": SWEEP_TASK,
+                "schedule": settings.webhook_sweep_interval_seconds,
+                "options": {"expires": max(settings.webhook_sweep_interval_seconds * 5, 10)},
+            },
+            "webhooks-purge-payloads": {"task": PURGE_TASK, "schedule": 3600.0},
+        },
+    )
+    return celery
+
+
+app = make_celery(get_settings())
+
+
+@task_postrun.connect
+def _count_task_outcome(
+    sender: Any = None, task: Any = None, state: str | None = None, **_: Any
+) -> None:
+    """Count every finished task by name and outcome for /metrics."""
+    from artisan.webhooks.tasks import record_task_outcome
+
+    name = getattr(task, "name", None) or getattr(sender, "name", "unknown")
+    record_task_outcome(str(name), (state or "unknown").lower())

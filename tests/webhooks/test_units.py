@@ -1,0 +1,91 @@
+"""Small pure pieces: Retry-After parsing, jitter, subscriptions, SSRF address rules, settings."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from artisan.config import Settings
+from artisan.core.ids import utcnow
+from artisan.webhooks.catalogue import matches
+from artisan.webhooks.delivery import jittered, parse_retry_after
+from artisan.webhooks.events import EVENTS
+from artisan.webhooks.ssrf import address_blocked, parse_networks
+
+
+def test_retry_after_forms_and_bounds() -> None:
+    assert parse_retry_after("7", maximum=60) == 7
+    assert parse_retry_after("0", maximum=60) == 1  # never hammer
+    assert parse_retry_after("99999", maximum=60) == 60
+    future = (utcnow() + timedelta(seconds=30)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    assert 25 <= (parse_retry_after(future, maximum=60) or 0) <= 31
+    assert parse_retry_after("soon", maximum=60) is None
+    assert parse_retry_after(None, maximum=60) is None
+
+
+def test_jitter_stays_within_twenty_percent() -> None:
+    rng = random.Random(5)
+    samples = [jittered(300, rng) for _ in range(2000)]
+    assert min(samples) >= 240
+    assert max(samples) <= 360
+    assert max(samples) - min(samples) > 100  # it does vary
+    assert jittered(0, rng) == 0
+
+
+def test_subscription_patterns() -> None:
+    assert matches([], "lead.replied")
+    assert matches(["*"], "lead.replied")
+    assert matches(["campaign.*"], "campaign.launched")
+    assert not matches(["campaign.*"], "campaigns.launched")
+    assert not matches(["campaign.launched"], "campaign.paused")
+    assert matches(["compliance.*"], "compliance.request.completed")
+    assert EVENTS.pattern_is_known("workflow.*")
+    assert not EVENTS.pattern_is_known("workflows.*")
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.0.0.1",
+        "172.16.5.4",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "::1",
+        "fe80::1",
+        "fd00::1",
+        "::ffff:10.0.0.1",
+        "ff02::1",
+    ],
+)
+def test_blocked_addresses(address: str) -> None:
+    assert address_blocked(ipaddress.ip_address(address), ())
+
+
+def test_public_and_allowed_addresses() -> None:
+    assert not address_blocked(ipaddress.ip_address("93.184.216.34"), ())
+    assert not address_blocked(ipaddress.ip_address("2606:4700::1111"), ())
+    allowed = parse_networks("127.0.0.0/8, ::1/128")
+    assert not address_blocked(ipaddress.ip_address("127.0.0.5"), allowed)
+    assert not address_blocked(ipaddress.ip_address("::1"), allowed)
+    assert address_blocked(ipaddress.ip_address("10.0.0.1"), allowed)
+
+
+def test_settings_validation() -> None:
+    settings = Settings(webhook_retry_schedule=" 0, 5 ,300")
+    assert settings.webhook_retry_delays == [0, 5, 300]
+    with pytest.raises(ValidationError):
+        Settings(webhook_retry_schedule="0,-5")
+    with pytest.raises(ValidationError):
+        Settings(webhook_retry_schedule="")
+    with pytest.raises(ValidationError):
+        Settings(webhook_allow_private_networks="127.0.0.0/8,not-a-cidr")
+    assert Settings(environment="test").webhook_https_required is False
+    assert Settings(webhook_require_https=True).webhook_https_required is True
