@@ -12,6 +12,7 @@ from fastapi.middleware import Middleware
 from fastapi.middleware.cors import CORSMiddleware
 
 from artisan import __version__
+from artisan.audit.routes import router as audit_router
 from artisan.auth.passwords import Passwords
 from artisan.auth.routes import router as auth_router
 from artisan.auth.service import AuthKit
@@ -47,6 +48,7 @@ ROUTERS = (
     tenant_admin_router,
     users_router,
     platform_router,
+    audit_router,
 )
 
 

@@ -42,7 +42,13 @@ class Database:
             pool_pre_ping=True,
             connect_args=connect_args,
         )
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # The audit recorder reads its key and limits from each session's info.
+        from artisan.audit.recorder import AuditConfig
+
+        audit = AuditConfig(settings.audit_key, settings.audit_metadata_max_bytes)
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, info={"audit_config": audit}
+        )
 
     @asynccontextmanager
     async def transaction(

@@ -1,4 +1,4 @@
-"""The audit trail: one append-only row per state-changing action."""
+"""The audit trail: one append-only, hash-chained row per state-changing action."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, func
+from sqlalchemy import BigInteger, Index, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -18,7 +18,20 @@ class AuditLogDB(TenantOwnedMixin, Base):
     """An audit entry: who did what to which targets, from where, and with what outcome."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_tenant_id_id", "tenant_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_log_tenant_id_id", "tenant_id", "id"),
+        # The chain position; also the newest-first keyset of every list and export.
+        Index("uq_audit_log_tenant_seq", "tenant_id", "seq", unique=True),
+        Index("ix_audit_log_tenant_action_seq", "tenant_id", "action", "seq"),
+        Index("ix_audit_log_tenant_actor_seq", "tenant_id", "actor_id", "seq"),
+        Index("ix_audit_log_tenant_occurred_at", "tenant_id", "occurred_at"),
+        Index(
+            "ix_audit_log_targets",
+            "targets",
+            postgresql_using="gin",
+            postgresql_ops={"targets": "jsonb_path_ops"},
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())
@@ -32,3 +45,26 @@ class AuditLogDB(TenantOwnedMixin, Base):
     user_agent: Mapped[str | None] = mapped_column(String(512))
     request_id: Mapped[str | None] = mapped_column(String(128))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, default=dict)
+    # Chain fields: position in the tenant's chain, the previous entry's hash and this one's.
+    seq: Mapped[int] = mapped_column(BigInteger)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    # Keyed digest of the personal fields; the chain hashes this, never their raw values,
+    # so erasing them later leaves the chain verifiable.
+    personal_digest: Mapped[str] = mapped_column(String(64))
+    personal_erased_at: Mapped[datetime | None]
+
+
+class AuditCheckpointDB(TenantOwnedMixin, Base):
+    """A signed record of where a tenant's chain stood when older entries were pruned."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (Index("ix_audit_checkpoints_tenant_through", "tenant_id", "through_seq"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    through_seq: Mapped[int] = mapped_column(BigInteger)
+    through_hash: Mapped[str] = mapped_column(String(64))
+    pruned_count: Mapped[int] = mapped_column(BigInteger)
+    cutoff: Mapped[datetime]
+    signature: Mapped[str] = mapped_column(String(64))

@@ -241,6 +241,7 @@ async def soft_delete(session: AsyncSession, principal: Principal, tenant_id: uu
         targets=[Target("tenant", str(tenant.id), tenant.name)],
     )
     await session.flush()
+    await session.refresh(tenant)
     return tenant
 
 
