@@ -264,9 +264,10 @@ async def main() -> None:
         path = f"/api/admin/{tenant_id}/audit-log"
         async with httpx.AsyncClient(base_url=base, headers=headers) as client:
             await _timed(client, path, {"limit": 50}, 20)  # warm up
-            baseline = statistics.median(await _timed(client, "/api/auth/me", {}, args.requests))
+            me_timings = await _timed(client, "/api/auth/me", {}, args.requests)
+            baseline = statistics.median(me_timings)
             n = args.requests
-            _summary("baseline GET /api/auth/me", [baseline])
+            _summary("baseline GET /api/auth/me", me_timings)
             _summary(
                 "first page, no filter", await _timed(client, path, {"limit": 50}, n), baseline
             )
