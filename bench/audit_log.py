@@ -283,6 +283,12 @@ async def main() -> None:
                 ),
                 baseline,
             )
+            for term in ("Lead 4999", "no such text"):
+                _summary(
+                    f"first page, q={term!r}",
+                    await _timed(client, path, {"limit": 50, "q": term}, n),
+                    baseline,
+                )
             _summary(
                 f"page {depth:,} entries deep, no filter",
                 await _timed(client, path, {"limit": 50, "cursor": encode_cursor(head - depth)}, n),

@@ -126,7 +126,11 @@ def audit_filters(
     until: Annotated[datetime | None, Query(description="Entries before (ISO 8601)")] = None,
     q: Annotated[
         str | None,
-        Query(min_length=1, max_length=200, description="Free text in action, actor, targets"),
+        Query(
+            min_length=3,
+            max_length=200,
+            description="Free text (3+ characters) in action, actor, targets and metadata",
+        ),
     ] = None,
 ) -> AuditFilters:
     """The filter query parameters shared by the list, export and statistics routes."""

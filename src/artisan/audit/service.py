@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, Date, Text, cast, func, literal, or_, select
+from sqlalchemy import ColumnElement, Date, cast, func, literal, literal_column, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +26,7 @@ from artisan.audit.schemas import (
 from artisan.core.errors import NotFound, ValidationFailed
 from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams
-from artisan.models.audit import AuditCheckpointDB, AuditLogDB
+from artisan.models.audit import SEARCH_TEXT_SQL, AuditCheckpointDB, AuditLogDB
 
 STATS_DEFAULT_DAYS = 30
 STATS_MAX_DAYS = 366
@@ -82,15 +82,7 @@ def filter_conditions(tenant_id: uuid.UUID, filters: AuditFilters) -> list[Colum
         conditions.append(log.occurred_at < filters.until)
     if filters.q is not None:
         pattern = f"%{_like_escape(filters.q)}%"
-        conditions.append(
-            or_(
-                log.action.ilike(pattern, escape="\\"),
-                log.actor_label.ilike(pattern, escape="\\"),
-                log.actor_id.ilike(pattern, escape="\\"),
-                cast(log.targets, Text).ilike(pattern, escape="\\"),
-                cast(log.metadata_, Text).ilike(pattern, escape="\\"),
-            )
-        )
+        conditions.append(literal_column(SEARCH_TEXT_SQL).ilike(pattern, escape="\\"))
     return conditions
 
 

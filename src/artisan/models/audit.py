@@ -6,12 +6,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, String, func
+from sqlalchemy import BigInteger, Index, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from artisan.core.ids import new_id
 from artisan.models.base import Base, TenantOwnedMixin
+
+# Everything free-text search looks at, as one immutable expression so a trigram index
+# can serve `ILIKE '%term%'` (the query side uses the same SQL: `audit.service.SEARCH_TEXT`).
+SEARCH_TEXT_SQL = (
+    "(action || ' ' || coalesce(actor_id, '') || ' ' || coalesce(actor_label, '') || ' ' "
+    "|| (targets)::text || ' ' || (metadata)::text)"
+)
 
 
 class AuditLogDB(TenantOwnedMixin, Base):
@@ -30,6 +37,11 @@ class AuditLogDB(TenantOwnedMixin, Base):
             "targets",
             postgresql_using="gin",
             postgresql_ops={"targets": "jsonb_path_ops"},
+        ),
+        Index(
+            "ix_audit_log_search_trgm",
+            text(f"{SEARCH_TEXT_SQL} gin_trgm_ops"),
+            postgresql_using="gin",
         ),
     )
 

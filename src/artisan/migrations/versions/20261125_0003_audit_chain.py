@@ -18,6 +18,11 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 MAINTAINER = "artisan_audit_maintainer"
+# Frozen copy of the search expression at this revision (must equal the model's).
+SEARCH_TEXT_SQL = (
+    "(action || ' ' || coalesce(actor_id, '') || ' ' || coalesce(actor_label, '') || ' ' "
+    "|| (targets)::text || ' ' || (metadata)::text)"
+)
 CHAIN_COLUMNS = ("seq", "prev_hash", "hash", "personal_digest")
 
 # Only the maintainer may delete (pruning) or blank personal fields (erasure); the chain
@@ -168,6 +173,12 @@ def upgrade() -> None:
         "ix_audit_log_tenant_occurred_at", "audit_log", ["tenant_id", "occurred_at"], unique=False
     )
     op.create_index("uq_audit_log_tenant_seq", "audit_log", ["tenant_id", "seq"], unique=True)
+    # Trigram index for free-text search (pg_trgm is a trusted extension: no superuser needed).
+    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    op.execute(
+        f"CREATE INDEX ix_audit_log_search_trgm ON audit_log "
+        f"USING gin ({SEARCH_TEXT_SQL} gin_trgm_ops)"
+    )
 
     for statement in enable_tenant_rls("audit_checkpoints"):
         op.execute(statement)
@@ -210,6 +221,8 @@ def downgrade() -> None:
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON audit_log TO {APP_ROLE}")
     for statement in disable_tenant_rls("audit_checkpoints"):
         op.execute(statement)
+    # pg_trgm stays installed: other objects may use it by now.
+    op.execute("DROP INDEX IF EXISTS ix_audit_log_search_trgm")
     op.drop_index("uq_audit_log_tenant_seq", table_name="audit_log")
     op.drop_index("ix_audit_log_tenant_occurred_at", table_name="audit_log")
     op.drop_index("ix_audit_log_tenant_actor_seq", table_name="audit_log")
