@@ -99,6 +99,14 @@ async def _load(engine: AsyncEngine, slug: str, rows: int) -> tuple[str, int]:
         await conn.execute(
             text(sql), {"tenant": tenant_id, "start": start, "rows": rows, "origin": origin}
         )
+        await conn.execute(
+            text(
+                "INSERT INTO audit_log_targets (id, tenant_id, log_seq, target_type, target_id) "
+                "SELECT gen_random_uuid(), tenant_id, seq, 'lead', targets -> 0 ->> 'id' "
+                "FROM audit_log WHERE tenant_id = :tenant AND seq > :start"
+            ),
+            {"tenant": tenant_id, "start": start},
+        )
     return str(tenant_id), int(start) + rows
 
 
@@ -262,7 +270,7 @@ async def main() -> None:
     try:
         headers = await _sign_in(base, email, "bench-big")
         path = f"/api/admin/{tenant_id}/audit-log"
-        async with httpx.AsyncClient(base_url=base, headers=headers) as client:
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=120) as client:
             await _timed(client, path, {"limit": 50}, 20)  # warm up
             me_timings = await _timed(client, "/api/auth/me", {}, args.requests)
             baseline = statistics.median(me_timings)
@@ -283,7 +291,12 @@ async def main() -> None:
                 ),
                 baseline,
             )
-            for term in ("Lead 4999", "no such text"):
+            _summary(
+                "first page, target_id=lead-4999 (1 in 5,000)",
+                await _timed(client, path, {"limit": 50, "target_id": "lead-4999"}, n),
+                baseline,
+            )
+            for term in ("person7@", "Lead 4999", "no such text"):
                 _summary(
                     f"first page, q={term!r}",
                     await _timed(client, path, {"limit": 50, "q": term}, n),

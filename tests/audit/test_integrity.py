@@ -58,6 +58,8 @@ async def test_the_app_role_cannot_update_or_delete_entries(
         "UPDATE audit_log SET action = 'x.y'",
         "DELETE FROM audit_log",
         "TRUNCATE audit_log",
+        "UPDATE audit_log_targets SET target_id = 'x'",
+        "DELETE FROM audit_log_targets",
         "INSERT INTO audit_checkpoints (id, tenant_id, through_seq, through_hash, pruned_count,"
         " cutoff, signature) VALUES (gen_random_uuid(), :t, 1, 'h', 1, now(), 's')",
     ):
@@ -148,9 +150,11 @@ async def test_pruning_leaves_a_checkpoint_and_the_chain_verifies(
     )
     before = await verify(client, admin)
     assert before["ok"] is False  # the ageing itself is a change the chain notices
-    await superuser_sql(
-        admin_engine, "DELETE FROM audit_log WHERE tenant_id = :t", t=admin.tenant_id
-    )
+    for table in ("audit_log_targets", "audit_log"):
+        # Triggers (cascades included) are off here, so both tables are emptied by hand.
+        await superuser_sql(
+            admin_engine, f"DELETE FROM {table} WHERE tenant_id = :t", t=admin.tenant_id
+        )
     await seed(app, admin.tenant_id, 9)
 
     settings: Settings = app.state.settings
@@ -169,6 +173,12 @@ async def test_pruning_leaves_a_checkpoint_and_the_chain_verifies(
     assert results[other.id].retention_days == 90
     remaining = await entries(client, admin)
     assert [e["action"] for e in remaining] == ["audit.pruned"]
+    async with admin_engine.connect() as conn:
+        target_rows = await conn.execute(
+            text("SELECT count(*) FROM audit_log_targets WHERE tenant_id = :t"),
+            {"t": admin.tenant_id},
+        )
+        assert target_rows.scalar_one() == 0
     assert remaining[0]["chain"]["seq"] == 10
     result = await verify(client, admin)
     assert result["ok"] is True, result

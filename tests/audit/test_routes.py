@@ -175,7 +175,6 @@ async def test_bad_input_is_refused_on_every_endpoint(
         ("", {"since": "yesterday"}),
         ("", {"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"}),
         ("", {"q": ""}),
-        ("", {"q": "ab"}),
         ("", {"q": "x" * 201}),
         ("/export", {"format": "xlsx"}),
         ("/export", {"outcome": "maybe"}),

@@ -19,7 +19,7 @@ from artisan.audit.chain import GENESIS_HASH, entry_hash, personal_digest
 from artisan.auth.principal import Principal
 from artisan.core.context import request_meta
 from artisan.core.ids import new_id, utcnow
-from artisan.models.audit import AuditLogDB
+from artisan.models.audit import AuditLogDB, AuditLogTargetDB
 
 log = structlog.get_logger(__name__)
 
@@ -222,4 +222,12 @@ async def record(
     )
     session.add(entry)
     await session.flush()
+    # Plain copies of the target keys, for indexable target filters.
+    keys = {(t["type"], t["id"]) for t in target_rows if t["type"] and t["id"]}
+    session.add_all(
+        AuditLogTargetDB(tenant_id=tenant_id, log_seq=seq, target_type=kind, target_id=key)
+        for kind, key in sorted(keys)
+    )
+    if keys:
+        await session.flush()
     return entry

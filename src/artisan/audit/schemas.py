@@ -127,9 +127,9 @@ def audit_filters(
     q: Annotated[
         str | None,
         Query(
-            min_length=3,
+            min_length=1,
             max_length=200,
-            description="Free text (3+ characters) in action, actor, targets and metadata",
+            description="Free text in action, actor, targets and metadata",
         ),
     ] = None,
 ) -> AuditFilters:

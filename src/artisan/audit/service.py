@@ -8,8 +8,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import ColumnElement, Date, cast, func, literal, literal_column, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import ColumnElement, Date, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.audit.chain import GENESIS_HASH, checkpoint_signature, entry_hash, personal_digest
@@ -26,7 +25,12 @@ from artisan.audit.schemas import (
 from artisan.core.errors import NotFound, ValidationFailed
 from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams
-from artisan.models.audit import SEARCH_TEXT_SQL, AuditCheckpointDB, AuditLogDB
+from artisan.models.audit import (
+    SEARCH_TEXT_SQL,
+    AuditCheckpointDB,
+    AuditLogDB,
+    AuditLogTargetDB,
+)
 
 STATS_DEFAULT_DAYS = 30
 STATS_MAX_DAYS = 366
@@ -68,12 +72,13 @@ def filter_conditions(tenant_id: uuid.UUID, filters: AuditFilters) -> list[Colum
     if filters.actor_id is not None:
         conditions.append(log.actor_id == filters.actor_id)
     if filters.target_type is not None or filters.target_id is not None:
-        wanted: dict[str, str] = {}
+        target = AuditLogTargetDB
+        matching = select(target.log_seq).where(target.tenant_id == tenant_id)
         if filters.target_type is not None:
-            wanted["type"] = filters.target_type
+            matching = matching.where(target.target_type == filters.target_type)
         if filters.target_id is not None:
-            wanted["id"] = filters.target_id
-        conditions.append(log.targets.op("@>")(cast(literal([wanted], JSONB), JSONB)))
+            matching = matching.where(target.target_id == filters.target_id)
+        conditions.append(log.seq.in_(matching))
     if filters.outcome is not None:
         conditions.append(log.outcome == filters.outcome)
     if filters.since is not None:

@@ -6,15 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, String, func, text
+from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from artisan.core.ids import new_id
 from artisan.models.base import Base, TenantOwnedMixin
 
-# Everything free-text search looks at, as one immutable expression so a trigram index
-# can serve `ILIKE '%term%'` (the query side uses the same SQL: `audit.service.SEARCH_TEXT`).
+# Everything free-text search looks at, as one expression.
 SEARCH_TEXT_SQL = (
     "(action || ' ' || coalesce(actor_id, '') || ' ' || coalesce(actor_label, '') || ' ' "
     "|| (targets)::text || ' ' || (metadata)::text)"
@@ -32,17 +31,6 @@ class AuditLogDB(TenantOwnedMixin, Base):
         Index("ix_audit_log_tenant_action_seq", "tenant_id", "action", "seq"),
         Index("ix_audit_log_tenant_actor_seq", "tenant_id", "actor_id", "seq"),
         Index("ix_audit_log_tenant_occurred_at", "tenant_id", "occurred_at"),
-        Index(
-            "ix_audit_log_targets",
-            "targets",
-            postgresql_using="gin",
-            postgresql_ops={"targets": "jsonb_path_ops"},
-        ),
-        Index(
-            "ix_audit_log_search_trgm",
-            text(f"{SEARCH_TEXT_SQL} gin_trgm_ops"),
-            postgresql_using="gin",
-        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -65,6 +53,31 @@ class AuditLogDB(TenantOwnedMixin, Base):
     # so erasing them later leaves the chain verifiable.
     personal_digest: Mapped[str] = mapped_column(String(64))
     personal_erased_at: Mapped[datetime | None]
+
+
+class AuditLogTargetDB(TenantOwnedMixin, Base):
+    """One target of an entry, kept as plain columns so target filters use a b-tree index.
+
+    Row-level security stops PostgreSQL from using an index for operators that are not
+    leakproof, such as JSON containment on `audit_log.targets`; equality on these columns is.
+    """
+
+    __tablename__ = "audit_log_targets"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "log_seq"],
+            ["audit_log.tenant_id", "audit_log.seq"],
+            ondelete="CASCADE",
+            name="fk_audit_log_targets_entry",
+        ),
+        Index("ix_audit_log_targets_tenant_target_seq", "tenant_id", "target_id", "log_seq"),
+        Index("ix_audit_log_targets_tenant_type_seq", "tenant_id", "target_type", "log_seq"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    log_seq: Mapped[int] = mapped_column(BigInteger)
+    target_type: Mapped[str] = mapped_column(String(64))
+    target_id: Mapped[str] = mapped_column(String(128))
 
 
 class AuditCheckpointDB(TenantOwnedMixin, Base):

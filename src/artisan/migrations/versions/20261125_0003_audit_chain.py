@@ -18,11 +18,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 MAINTAINER = "artisan_audit_maintainer"
-# Frozen copy of the search expression at this revision (must equal the model's).
-SEARCH_TEXT_SQL = (
-    "(action || ' ' || coalesce(actor_id, '') || ' ' || coalesce(actor_label, '') || ' ' "
-    "|| (targets)::text || ' ' || (metadata)::text)"
-)
 CHAIN_COLUMNS = ("seq", "prev_hash", "hash", "personal_digest")
 
 # Only the maintainer may delete (pruning) or blank personal fields (erasure); the chain
@@ -156,14 +151,6 @@ def upgrade() -> None:
     for column in CHAIN_COLUMNS:
         op.alter_column("audit_log", column, nullable=False)
     op.create_index(
-        "ix_audit_log_targets",
-        "audit_log",
-        ["targets"],
-        unique=False,
-        postgresql_using="gin",
-        postgresql_ops={"targets": "jsonb_path_ops"},
-    )
-    op.create_index(
         "ix_audit_log_tenant_action_seq", "audit_log", ["tenant_id", "action", "seq"], unique=False
     )
     op.create_index(
@@ -173,15 +160,56 @@ def upgrade() -> None:
         "ix_audit_log_tenant_occurred_at", "audit_log", ["tenant_id", "occurred_at"], unique=False
     )
     op.create_index("uq_audit_log_tenant_seq", "audit_log", ["tenant_id", "seq"], unique=True)
-    # Trigram index for free-text search (pg_trgm is a trusted extension: no superuser needed).
-    op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+
+    op.create_table(
+        "audit_log_targets",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("log_seq", sa.BigInteger(), nullable=False),
+        sa.Column("target_type", sa.String(length=64), nullable=False),
+        sa.Column("target_id", sa.String(length=128), nullable=False),
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id", "log_seq"],
+            ["audit_log.tenant_id", "audit_log.seq"],
+            name="fk_audit_log_targets_entry",
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_audit_log_targets_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log_targets")),
+    )
+    op.create_index(
+        op.f("ix_audit_log_targets_tenant_id"), "audit_log_targets", ["tenant_id"], unique=False
+    )
+    op.create_index(
+        "ix_audit_log_targets_tenant_target_seq",
+        "audit_log_targets",
+        ["tenant_id", "target_id", "log_seq"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_audit_log_targets_tenant_type_seq",
+        "audit_log_targets",
+        ["tenant_id", "target_type", "log_seq"],
+        unique=False,
+    )
     op.execute(
-        f"CREATE INDEX ix_audit_log_search_trgm ON audit_log "
-        f"USING gin ({SEARCH_TEXT_SQL} gin_trgm_ops)"
+        """
+        INSERT INTO audit_log_targets (id, tenant_id, log_seq, target_type, target_id)
+        SELECT DISTINCT ON (a.tenant_id, a.seq, t ->> 'type', t ->> 'id')
+               gen_random_uuid(), a.tenant_id, a.seq, t ->> 'type', t ->> 'id'
+        FROM audit_log a, jsonb_array_elements(a.targets) AS t
+        WHERE t ->> 'type' IS NOT NULL AND t ->> 'id' IS NOT NULL
+        """
     )
 
-    for statement in enable_tenant_rls("audit_checkpoints"):
-        op.execute(statement)
+    for table in ("audit_checkpoints", "audit_log_targets"):
+        for statement in enable_tenant_rls(table):
+            op.execute(statement)
     # The maintainer role is cluster-wide like the app role, so it is created if missing.
     op.execute(
         f"""DO $$ BEGIN
@@ -195,6 +223,9 @@ def upgrade() -> None:
     # Append-only for the application: it may write and read entries, never change them.
     op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {APP_ROLE}")
     op.execute(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON audit_checkpoints FROM {APP_ROLE}")
+    op.execute(f"REVOKE UPDATE, DELETE, TRUNCATE ON audit_log_targets FROM {APP_ROLE}")
+    op.execute(f"GRANT SELECT, INSERT ON audit_log_targets TO {APP_ROLE}")
+    op.execute(f"GRANT SELECT, INSERT, DELETE ON audit_log_targets TO {MAINTAINER}")
     op.execute(f"GRANT SELECT, INSERT ON audit_log TO {APP_ROLE}")
     op.execute(f"GRANT SELECT ON audit_checkpoints TO {APP_ROLE}")
     op.execute(f"GRANT SELECT ON tenants TO {MAINTAINER}")
@@ -216,23 +247,21 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
     op.execute(f"REVOKE ALL ON audit_log FROM {MAINTAINER}")
     op.execute(f"REVOKE ALL ON audit_checkpoints FROM {MAINTAINER}")
+    op.execute(f"REVOKE ALL ON audit_log_targets FROM {MAINTAINER}")
     op.execute(f"REVOKE ALL ON tenants FROM {MAINTAINER}")
     op.execute(f"REVOKE USAGE ON SCHEMA public FROM {MAINTAINER}")
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON audit_log TO {APP_ROLE}")
-    for statement in disable_tenant_rls("audit_checkpoints"):
-        op.execute(statement)
-    # pg_trgm stays installed: other objects may use it by now.
-    op.execute("DROP INDEX IF EXISTS ix_audit_log_search_trgm")
+    for table in ("audit_checkpoints", "audit_log_targets"):
+        for statement in disable_tenant_rls(table):
+            op.execute(statement)
+    op.drop_index("ix_audit_log_targets_tenant_type_seq", table_name="audit_log_targets")
+    op.drop_index("ix_audit_log_targets_tenant_target_seq", table_name="audit_log_targets")
+    op.drop_index(op.f("ix_audit_log_targets_tenant_id"), table_name="audit_log_targets")
+    op.drop_table("audit_log_targets")
     op.drop_index("uq_audit_log_tenant_seq", table_name="audit_log")
     op.drop_index("ix_audit_log_tenant_occurred_at", table_name="audit_log")
     op.drop_index("ix_audit_log_tenant_actor_seq", table_name="audit_log")
     op.drop_index("ix_audit_log_tenant_action_seq", table_name="audit_log")
-    op.drop_index(
-        "ix_audit_log_targets",
-        table_name="audit_log",
-        postgresql_using="gin",
-        postgresql_ops={"targets": "jsonb_path_ops"},
-    )
     op.drop_column("audit_log", "personal_erased_at")
     op.drop_column("audit_log", "personal_digest")
     op.drop_column("audit_log", "hash")
