@@ -296,10 +296,11 @@ async def main() -> None:
                 await _timed(client, path, {"limit": 50, "target_id": "lead-4999"}, n),
                 baseline,
             )
+            # Free text cannot use an index under row-level security: fewer, slower rounds.
             for term in ("person7@", "Lead 4999", "no such text"):
                 _summary(
-                    f"first page, q={term!r}",
-                    await _timed(client, path, {"limit": 50, "q": term}, n),
+                    f"first page, q={term!r} ({min(n, 20)} requests)",
+                    await _timed(client, path, {"limit": 50, "q": term}, min(n, 20)),
                     baseline,
                 )
             _summary(
