@@ -238,6 +238,7 @@ async def main() -> None:
     async with engine.connect() as conn:
         await conn.execute(text("COMMIT"))
         await conn.execute(text("VACUUM ANALYZE audit_log"))
+        await conn.execute(text("VACUUM ANALYZE audit_log_targets"))
         target = "auth.login_failed"
         depth = min(10_000, args.rows // len(ACTIONS) - 1)
         deep_filtered = (
@@ -289,6 +290,11 @@ async def main() -> None:
                 await _timed(
                     client, path, {"limit": 50, "action": "campaign.*", "outcome": "success"}, n
                 ),
+                baseline,
+            )
+            _summary(
+                "first page, target_type=lead (every entry)",
+                await _timed(client, path, {"limit": 50, "target_type": "lead"}, n),
                 baseline,
             )
             _summary(
@@ -365,6 +371,26 @@ async def main() -> None:
         f"memory full/small export: peak {full[4] / small[4]:.2f}x, "
         f"highest sampled {full[5] / small[5]:.2f}x, for {full[1] / max(small[1], 1):.0f}x the rows"
     )
+    await _prune(settings)
+
+
+async def _prune(settings: Settings) -> None:
+    """Prune the big tenant entirely (as if ten years had passed) and time it."""
+    from datetime import timedelta
+
+    from artisan.audit.maintenance import AuditMaintenance
+    from artisan.core.ids import utcnow
+
+    maintenance = AuditMaintenance(settings)
+    try:
+        started = time.perf_counter()
+        results = await maintenance.prune(
+            tenant_slug="bench-big", now=utcnow() + timedelta(days=3650)
+        )
+        seconds = time.perf_counter() - started
+    finally:
+        await maintenance.dispose()
+    print(f"prune: {results[0].pruned:,} entries (and their targets) in {seconds:.1f} s")
 
 
 if __name__ == "__main__":

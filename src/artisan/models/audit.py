@@ -70,6 +70,8 @@ class AuditLogTargetDB(TenantOwnedMixin, Base):
             ondelete="CASCADE",
             name="fk_audit_log_targets_entry",
         ),
+        # Serves the foreign key (pruning cascades) and merge joins on the chain position.
+        Index("ix_audit_log_targets_tenant_seq", "tenant_id", "log_seq"),
         Index("ix_audit_log_targets_tenant_target_seq", "tenant_id", "target_id", "log_seq"),
         Index("ix_audit_log_targets_tenant_type_seq", "tenant_id", "target_type", "log_seq"),
     )

@@ -186,6 +186,12 @@ def upgrade() -> None:
         op.f("ix_audit_log_targets_tenant_id"), "audit_log_targets", ["tenant_id"], unique=False
     )
     op.create_index(
+        "ix_audit_log_targets_tenant_seq",
+        "audit_log_targets",
+        ["tenant_id", "log_seq"],
+        unique=False,
+    )
+    op.create_index(
         "ix_audit_log_targets_tenant_target_seq",
         "audit_log_targets",
         ["tenant_id", "target_id", "log_seq"],
@@ -256,6 +262,7 @@ def downgrade() -> None:
             op.execute(statement)
     op.drop_index("ix_audit_log_targets_tenant_type_seq", table_name="audit_log_targets")
     op.drop_index("ix_audit_log_targets_tenant_target_seq", table_name="audit_log_targets")
+    op.drop_index("ix_audit_log_targets_tenant_seq", table_name="audit_log_targets")
     op.drop_index(op.f("ix_audit_log_targets_tenant_id"), table_name="audit_log_targets")
     op.drop_table("audit_log_targets")
     op.drop_index("uq_audit_log_tenant_seq", table_name="audit_log")
