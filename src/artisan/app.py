@@ -15,6 +15,7 @@ from artisan import __version__
 from artisan.api_keys.routes import router as api_keys_router
 from artisan.api_keys.routes import self_router as api_key_self_router
 from artisan.api_keys.verifier import ApiKeyAuthenticator
+from artisan.audit.routes import router as audit_router
 from artisan.auth.passwords import Passwords
 from artisan.auth.routes import router as auth_router
 from artisan.auth.service import AuthKit
@@ -55,6 +56,7 @@ ROUTERS = (
     api_keys_router,
     api_key_self_router,
     webhooks_router,
+    audit_router,
 )
 
 

@@ -17,6 +17,8 @@ from artisan.models.tenant import Plan
 app = typer.Typer(help="Artisan Platform operations.", no_args_is_help=True)
 migrate_app = typer.Typer(help="Apply or roll back database migrations.", no_args_is_help=True)
 app.add_typer(migrate_app, name="migrate")
+audit_app = typer.Typer(help="Maintain the audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 
 def _settings() -> Settings:
@@ -199,6 +201,39 @@ def seed_demo() -> None:
     typer.echo(
         f"Demo tenant '{account.tenant_slug}': {account.email} / {bootstrap.DEMO_ADMIN_PASSWORD}"
     )
+
+
+@audit_app.command("prune")
+def audit_prune(
+    tenant: Annotated[
+        str | None, typer.Option(help="Only this tenant (slug); every tenant if omitted")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Report what would be pruned, delete nothing")
+    ] = False,
+) -> None:
+    """Delete audit entries older than each tenant's retention, leaving signed checkpoints."""
+    from artisan.audit.maintenance import AuditMaintenance
+
+    async def run() -> list[Any]:
+        maintenance = AuditMaintenance(_settings())
+        try:
+            return await maintenance.prune(tenant_slug=tenant, dry_run=dry_run)
+        finally:
+            await maintenance.dispose()
+
+    try:
+        results = asyncio.run(run())
+    except LookupError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    verb = "would prune" if dry_run else "pruned"
+    for result in results:
+        typer.echo(
+            f"{result.tenant_slug}: {verb} {result.pruned} entries older than "
+            f"{result.cutoff.date().isoformat()} (retention {result.retention_days} days)"
+        )
+    typer.echo(f"Total {verb}: {sum(r.pruned for r in results)}")
 
 
 def main() -> None:

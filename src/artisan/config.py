@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 INSECURE_DEV_SECRET = "dev-insecure-secret-key-change-me-0123456789"  # noqa: S105
@@ -138,13 +139,43 @@ class Settings(BaseSettings):
         "longer than the longest delivery batch.",
     )
 
+    # Audit trail
+    audit_hmac_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the audit trail's personal-field digests and checkpoint signatures; "
+        "derived from SECRET_KEY when unset. Keep it stable: a new key cannot re-check old rows.",
+    )
+    audit_retention_days_by_plan: dict[str, int] = Field(
+        default_factory=lambda: {"free": 90, "starter": 365, "growth": 365, "enterprise": 730},
+        description="Days audit entries are kept, by plan; a tenant's audit_retention_days "
+        "setting overrides it.",
+    )
+    audit_metadata_max_bytes: int = Field(
+        default=8192,
+        ge=256,
+        le=1024 * 1024,
+        description="Largest JSON metadata an audit entry keeps; larger metadata is replaced "
+        "by a marker noting its size.",
+    )
+    audit_maintenance_database_url: str | None = Field(
+        default=None,
+        description="Connection used for pruning and erasure (DATABASE_URL when unset); its "
+        "login role must be allowed to SET ROLE artisan_audit_maintainer.",
+    )
+    audit_export_batch_rows: int = Field(
+        default=2000,
+        ge=100,
+        le=50_000,
+        description="Rows fetched per round trip from the server-side cursor of an export.",
+    )
+
     # Observability
     log_level: str = "INFO"
     log_json: bool | None = None
     sentry_dsn: str | None = None
     sentry_environment: str | None = None
 
-    @field_validator("database_url")
+    @field_validator("database_url", "audit_maintenance_database_url")
     @classmethod
     def _normalise_database_url(cls, value: str | None) -> str | None:
         if not value:
@@ -212,6 +243,13 @@ class Settings(BaseSettings):
     def json_logs(self) -> bool:
         """Whether logs render as JSON (production default) or for humans."""
         return self.log_json if self.log_json is not None else self.environment == "production"
+
+    @property
+    def audit_key(self) -> bytes:
+        """The audit trail's HMAC key (derived from SECRET_KEY unless set on its own)."""
+        if self.audit_hmac_key is not None:
+            return self.audit_hmac_key.get_secret_value().encode()
+        return hmac.new(self.secret_key.encode(), b"artisan-audit-trail-v1", "sha256").digest()
 
     @property
     def sync_database_url(self) -> str:

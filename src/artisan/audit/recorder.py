@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
+import json
+import math
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import structlog
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from artisan.audit.catalogue import ACTION_PATTERN, is_catalogued
+from artisan.audit.chain import GENESIS_HASH, entry_hash, personal_digest
 from artisan.auth.principal import Principal
 from artisan.core.context import request_meta
-from artisan.core.ids import utcnow
-from artisan.models.audit import AuditLogDB
+from artisan.core.ids import new_id, utcnow
+from artisan.models.audit import AuditLogDB, AuditLogTargetDB
+
+log = structlog.get_logger(__name__)
 
 ActorType = Literal["user", "api_key", "system", "operator"]
+ACTOR_TYPES: tuple[str, ...] = ("user", "api_key", "system", "operator")
+REDACTED = "[redacted]"
+
+# Namespace of the per-tenant advisory lock that serialises chain appends.
+CHAIN_LOCK_NAMESPACE = 0x41554454  # "AUDT"
+
+# Metadata keys that look like credentials are never stored, whatever a caller passes.
+_SECRET_KEY = re.compile(
+    r"pass(word|wd|phrase)?|secret|token|api[_-]?key|authori[sz]ation|cookie|private[_-]?key"
+    r"|credential|signature|otp|mfa[_-]?code|totp",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +56,99 @@ class Target:
     name: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AuditConfig:
+    """What recording needs from the settings; carried on each session's `info`."""
+
+    key: bytes
+    metadata_max_bytes: int = 8192
+
+
 SYSTEM = Actor(type="system", id=None, label="system")
 
 
 def actor_of(principal: Principal) -> Actor:
     """The audit actor of an authenticated principal."""
     return Actor(type=principal.kind, id=str(principal.actor_id), label=principal.label)
+
+
+def audit_config(session: AsyncSession) -> AuditConfig:
+    """The audit configuration of the session's database (the environment's as a fallback)."""
+    config = session.info.get("audit_config")
+    if isinstance(config, AuditConfig):
+        return config
+    from artisan.config import get_settings
+
+    settings = get_settings()
+    return AuditConfig(settings.audit_key, settings.audit_metadata_max_bytes)
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    if value is None:
+        return None
+    value = value.replace("\x00", "")
+    return value[:limit]
+
+
+def _scrub(value: Any) -> Any:
+    """JSON-safe metadata with credential-like keys redacted and NUL characters removed."""
+    if isinstance(value, Mapping):
+        return {
+            str(k): REDACTED if _SECRET_KEY.search(str(k)) else _scrub(v) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_scrub(v) for v in value]
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return str(value).replace("\x00", "")
+
+
+def clean_metadata(metadata: Mapping[str, Any] | None, max_bytes: int) -> dict[str, Any]:
+    """Metadata as it will be stored: scrubbed, and replaced by a marker when too large."""
+    cleaned: dict[str, Any] = _scrub(dict(metadata or {}))
+    size = len(json.dumps(cleaned, ensure_ascii=False).encode())
+    if size > max_bytes:
+        log.warning("audit_metadata_truncated", size=size, limit=max_bytes)
+        return {"truncated": True, "original_bytes": size}
+    return cleaned
+
+
+async def chain_head(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[int, str]:
+    """The last position and hash of a tenant's chain (a pruning checkpoint when it is empty)."""
+    row = (
+        await session.execute(
+            text(
+                "SELECT seq, hash FROM audit_log WHERE tenant_id = :tenant "
+                "ORDER BY seq DESC LIMIT 1"
+            ),
+            {"tenant": tenant_id},
+        )
+    ).first()
+    if row is None:
+        row = (
+            await session.execute(
+                text(
+                    "SELECT through_seq, through_hash FROM audit_checkpoints "
+                    "WHERE tenant_id = :tenant ORDER BY through_seq DESC LIMIT 1"
+                ),
+                {"tenant": tenant_id},
+            )
+        ).first()
+    if row is None:
+        return 0, GENESIS_HASH
+    return int(row[0]), str(row[1])
+
+
+async def lock_chain(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """Serialise appends to one tenant's chain until the transaction ends."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:ns, hashtext(:tenant))"),
+        {"ns": CHAIN_LOCK_NAMESPACE, "tenant": str(tenant_id)},
+    )
 
 
 async def record(
@@ -54,22 +162,72 @@ async def record(
     metadata: Mapping[str, Any] | None = None,
 ) -> AuditLogDB:
     """Add an audit entry to the caller's transaction, so it commits or rolls back with it."""
+    if not ACTION_PATTERN.match(action) or len(action) > 100:
+        raise ValueError(f"audit action {action!r} is not a dotted lower-case name")
+    if not is_catalogued(action):
+        log.warning("audit_action_not_catalogued", action=action)
     who = actor_of(actor) if isinstance(actor, Principal) else actor
+    config = audit_config(session)
     meta = request_meta()
-    entry = AuditLogDB(
+    target_rows = [
+        {"type": _clip(t.type, 64), "id": _clip(t.id, 128), "name": _clip(t.name, 320)}
+        for t in targets
+    ]
+    fields: dict[str, Any] = {
+        "action": action,
+        "outcome": outcome,
+        "actor_type": who.type,
+        "actor_id": _clip(who.id, 64),
+        "targets": target_rows,
+        "request_id": _clip(meta.request_id, 128),
+        "metadata": clean_metadata(metadata, config.metadata_max_bytes),
+    }
+    personal = {
+        "actor_label": _clip(who.label, 320),
+        "ip_address": _clip(meta.ip_address, 64),
+        "user_agent": _clip(meta.user_agent, 512),
+    }
+    digest = personal_digest(config.key, targets=target_rows, **personal)
+
+    await lock_chain(session, tenant_id)
+    last_seq, prev_hash = await chain_head(session, tenant_id)
+    entry_id, seq, occurred_at = new_id(), last_seq + 1, utcnow()
+    chained = entry_hash(
+        prev_hash,
+        id=entry_id,
         tenant_id=tenant_id,
-        occurred_at=utcnow(),
+        seq=seq,
+        occurred_at=occurred_at,
+        personal_digest=digest,
+        **fields,
+    )
+    entry = AuditLogDB(
+        id=entry_id,
+        tenant_id=tenant_id,
+        occurred_at=occurred_at,
         action=action,
         outcome=outcome,
-        actor_type=who.type,
-        actor_id=who.id,
-        actor_label=who.label,
-        targets=[{"type": t.type, "id": t.id, "name": t.name} for t in targets],
-        ip_address=meta.ip_address,
-        user_agent=meta.user_agent,
-        request_id=meta.request_id,
-        metadata_=dict(metadata or {}),
+        actor_type=fields["actor_type"],
+        actor_id=fields["actor_id"],
+        actor_label=personal["actor_label"],
+        targets=target_rows,
+        ip_address=personal["ip_address"],
+        user_agent=personal["user_agent"],
+        request_id=fields["request_id"],
+        metadata_=fields["metadata"],
+        seq=seq,
+        prev_hash=prev_hash,
+        hash=chained,
+        personal_digest=digest,
     )
     session.add(entry)
     await session.flush()
+    # Plain copies of the target keys, for indexable target filters.
+    keys = {(t["type"], t["id"]) for t in target_rows if t["type"] and t["id"]}
+    session.add_all(
+        AuditLogTargetDB(tenant_id=tenant_id, log_seq=seq, target_type=kind, target_id=key)
+        for kind, key in sorted(keys)
+    )
+    if keys:
+        await session.flush()
     return entry

@@ -42,7 +42,19 @@ class Database:
             pool_pre_ping=True,
             connect_args=connect_args,
         )
+        # The audit recorder reads its key and limits from each session's info.
+        from artisan.audit.recorder import AuditConfig
+
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.add_session_info(
+            "audit_config", AuditConfig(settings.audit_key, settings.audit_metadata_max_bytes)
+        )
+
+    def add_session_info(self, key: str, value: object) -> None:
+        """Hand every later session of this database a process-wide object in `session.info`."""
+        info = dict(self.sessionmaker.kw.get("info") or {})
+        info[key] = value
+        self.sessionmaker.configure(info=info)
 
     @asynccontextmanager
     async def transaction(

@@ -1,7 +1,7 @@
 """Every table, imported here so Alembic sees one metadata."""
 
 from artisan.models.api_key import ApiKeyDB
-from artisan.models.audit import AuditLogDB
+from artisan.models.audit import AuditCheckpointDB, AuditLogDB, AuditLogTargetDB
 from artisan.models.base import Base
 from artisan.models.tenant import Plan, Tenant, TenantStatus
 from artisan.models.user import AuthSession, RefreshToken, Role, UserDB
@@ -15,7 +15,9 @@ from artisan.models.webhook import (
 
 __all__ = [
     "ApiKeyDB",
+    "AuditCheckpointDB",
     "AuditLogDB",
+    "AuditLogTargetDB",
     "AuthSession",
     "Base",
     "DeliveryStatus",

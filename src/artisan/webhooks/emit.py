@@ -35,7 +35,7 @@ class WebhookContext:
 
 def install_webhooks(database: Database, context: WebhookContext) -> None:
     """Make every session of `database` carry the webhook context (read by `emit_event`)."""
-    database.sessionmaker.configure(info={SESSION_KEY: context})
+    database.add_session_info(SESSION_KEY, context)
 
 
 def _context(session: AsyncSession) -> WebhookContext:

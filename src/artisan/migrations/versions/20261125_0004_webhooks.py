@@ -1,7 +1,7 @@
 """webhooks: endpoints, messages, deliveries with leases, attempts; row-level security on each
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-25 19:33:36.905975+00:00
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 from artisan.core.rls import disable_tenant_rls, enable_tenant_rls
 
 revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0002"
+down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
