@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from celery.schedules import crontab
 from celery.signals import task_postrun
 
 from artisan.config import Settings, get_settings
 
 SWEEP_TASK = "artisan.webhooks.sweep"
 PURGE_TASK = "artisan.webhooks.purge_payloads"
+API_KEY_USAGE_TASK = "artisan.api_keys.flush_usage"
+AUDIT_PRUNE_TASK = "artisan.audit.prune"
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -18,7 +21,7 @@ def make_celery(settings: Settings) -> Celery:
     celery = Celery(
         "artisan",
         broker=settings.broker_url or "memory://",
-        include=["artisan.webhooks.tasks"],
+        include=["artisan.webhooks.tasks", "artisan.api_keys.tasks", "artisan.audit.tasks"],
     )
     celery.conf.update(
         task_acks_late=True,
@@ -40,6 +43,12 @@ def make_celery(settings: Settings) -> Celery:
                 "options": {"expires": max(settings.webhook_sweep_interval_seconds * 5, 10)},
             },
             "webhooks-purge-payloads": {"task": PURGE_TASK, "schedule": 3600.0},
+            "api-keys-flush-usage": {
+                "task": API_KEY_USAGE_TASK,
+                "schedule": settings.api_key_usage_flush_seconds,
+                "options": {"expires": settings.api_key_usage_flush_seconds * 2},
+            },
+            "audit-prune": {"task": AUDIT_PRUNE_TASK, "schedule": crontab(hour=3, minute=17)},
         },
     )
     return celery
