@@ -322,3 +322,37 @@ async def test_user_invited_emits_event(
     assert rows[0][0] == "user.invited"
     assert rows[0][1].endswith("/in")
     assert rows[0][2]["email"] == "new@example.com"
+
+
+async def test_api_key_lifecycle_emits_events(
+    wh_client: httpx.AsyncClient, admin: Account, admin_engine: AsyncEngine
+) -> None:
+    await create_endpoint(
+        wh_client, admin, "https://hooks.example.com/keys", event_types=["api_key.*"]
+    )
+    created = await wh_client.post(
+        f"/api/admin/{admin.tenant_id}/api-keys",
+        json={"name": "etl", "scopes": ["leads:read"]},
+        headers=admin.headers,
+    )
+    assert created.status_code == 201, created.text
+    key = created.json()
+    revoked = await wh_client.delete(
+        f"/api/admin/{admin.tenant_id}/api-keys/{key['id']}", headers=admin.headers
+    )
+    assert revoked.status_code == 204
+    async with admin_engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT d.event_type, m.payload FROM webhook_deliveries d "
+                    "JOIN webhook_messages m ON m.id = d.message_id WHERE d.tenant_id = :t "
+                    "ORDER BY m.id"
+                ),
+                {"t": admin.tenant_id},
+            )
+        ).all()
+    assert [row[0] for row in rows] == ["api_key.created", "api_key.revoked"]
+    for _, payload in rows:
+        assert payload["api_key_id"] == key["id"]
+        assert key["secret"] not in str(payload)

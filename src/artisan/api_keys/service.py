@@ -28,6 +28,7 @@ from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams, paginate
 from artisan.models.api_key import ApiKeyDB
 from artisan.tenants.service import check_limit
+from artisan.webhooks.emit import emit_event
 
 
 def key_out(key: ApiKeyDB) -> ApiKeyOut:
@@ -83,6 +84,24 @@ def _invalidate_after_commit(
 
 def _tenant_keys(principal: Principal) -> Select[ApiKeyDB]:
     return select(ApiKeyDB).where(ApiKeyDB.tenant_id == principal.tenant_id)
+
+
+async def _emit_key_event(
+    session: AsyncSession, principal: Principal, key: ApiKeyDB, event_type: str
+) -> None:
+    """Tell the tenant's webhook endpoints about a key's lifecycle (never the secret)."""
+    await emit_event(
+        session,
+        principal.tenant_id,
+        event_type,
+        {
+            "api_key_id": key.id,
+            "name": key.name,
+            "prefix": key.display_prefix,
+            "scopes": list(key.scopes),
+            "actor_id": principal.user_id,
+        },
+    )
 
 
 async def get_key(
@@ -163,6 +182,7 @@ async def create_key(
         request_count=0,
     )
     minted = await _insert_with_fresh_secret(session, authenticator, key)
+    await _emit_key_event(session, principal, key, "api_key.created")
     await record(
         session,
         "api_key.created",
@@ -277,6 +297,7 @@ async def revoke_key(
         return
     key.revoked_at = utcnow()
     key.previous_secret_expires_at = None
+    await _emit_key_event(session, principal, key, "api_key.revoked")
     await record(
         session,
         "api_key.revoked",
