@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -71,3 +72,11 @@ def test_database_url_forms_are_normalised() -> None:
         == "postgresql+psycopg://u@h/db"
     )
     assert Settings(database_url="").database_url is None
+
+
+def test_every_setting_is_documented() -> None:
+    documented = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    missing = [
+        name.upper() for name in Settings.model_fields if f"`{name.upper()}" not in documented
+    ]
+    assert missing == []
