@@ -22,8 +22,8 @@ from artisan.api_keys.verifier import ApiKeyAuthenticator
 from artisan.audit.recorder import Target, record
 from artisan.auth.principal import Principal
 from artisan.auth.scopes import ROLE_SCOPES
-from artisan.core.db import on_commit
-from artisan.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from artisan.core.db import on_commit, one_or_404
+from artisan.core.errors import Conflict, Forbidden, ValidationFailed
 from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams, paginate
 from artisan.models.api_key import ApiKeyDB
@@ -109,12 +109,7 @@ async def get_key(
 ) -> ApiKeyDB:
     """One of the tenant's keys; 404 for any other."""
     query = _tenant_keys(principal).where(ApiKeyDB.id == key_id)
-    if for_update:
-        query = query.with_for_update()
-    key = (await session.execute(query)).scalar_one_or_none()
-    if key is None:
-        raise NotFound("No such API key")
-    return key
+    return await one_or_404(session, query, "No such API key", for_update=for_update)
 
 
 async def list_keys(

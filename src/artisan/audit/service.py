@@ -22,7 +22,8 @@ from artisan.audit.schemas import (
     CountByDay,
     VerifyResult,
 )
-from artisan.core.errors import NotFound, ValidationFailed
+from artisan.core.db import one_or_404
+from artisan.core.errors import ValidationFailed
 from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams
 from artisan.models.audit import (
@@ -114,14 +115,8 @@ async def list_entries(
 
 async def get_entry(session: AsyncSession, tenant_id: uuid.UUID, log_id: uuid.UUID) -> AuditLogDB:
     """One entry of the tenant; 404 for anything else."""
-    entry = (
-        await session.execute(
-            select(AuditLogDB).where(AuditLogDB.tenant_id == tenant_id, AuditLogDB.id == log_id)
-        )
-    ).scalar_one_or_none()
-    if entry is None:
-        raise NotFound("No such audit entry")
-    return entry
+    query = select(AuditLogDB).where(AuditLogDB.tenant_id == tenant_id, AuditLogDB.id == log_id)
+    return await one_or_404(session, query, "No such audit entry")
 
 
 async def stats(session: AsyncSession, tenant_id: uuid.UUID, filters: AuditFilters) -> AuditStats:

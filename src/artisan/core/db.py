@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import structlog
 from fastapi import Depends, Request
-from sqlalchemy import text
+from sqlalchemy import Select, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -18,10 +18,12 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from artisan.config import Settings
+from artisan.core.errors import NotFound
 
 log = structlog.get_logger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None]]
+T = TypeVar("T")
 
 
 class Database:
@@ -89,6 +91,18 @@ async def enable_rls_bypass(session: AsyncSession, *, reason: str) -> None:
     await session.execute(text("SELECT set_config('app.rls_bypass', 'on', true)"))
     session.info["rls_bypass"] = reason
     log.info("rls_bypass", reason=reason)
+
+
+async def one_or_404(
+    session: AsyncSession, query: Select[T], detail: str, *, for_update: bool = False
+) -> T:
+    """The single row a query selects (locked when asked); a 404 problem when there is none."""
+    if for_update:
+        query = query.with_for_update()
+    row = (await session.execute(query)).scalar_one_or_none()
+    if row is None:
+        raise NotFound(detail)
+    return row
 
 
 def on_commit(session: AsyncSession, callback: AfterCommit) -> None:

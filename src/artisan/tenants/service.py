@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.audit.recorder import Actor, Target, record
 from artisan.auth.principal import Principal
-from artisan.core.errors import AppError, Conflict, NotFound
+from artisan.core.db import one_or_404
+from artisan.core.errors import AppError, Conflict
 from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams, paginate
 from artisan.models.tenant import Plan, Tenant, TenantStatus
@@ -101,12 +102,7 @@ async def get_tenant(
 ) -> Tenant:
     """A tenant by id (deleted ones included); 404 when there is none."""
     query = select(Tenant).where(Tenant.id == tenant_id)
-    if for_update:
-        query = query.with_for_update()
-    tenant = (await session.execute(query)).scalar_one_or_none()
-    if tenant is None:
-        raise NotFound("No such tenant")
-    return tenant
+    return await one_or_404(session, query, "No such tenant", for_update=for_update)
 
 
 async def check_limit(

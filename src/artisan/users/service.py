@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from artisan.audit.recorder import Target, record
 from artisan.auth.principal import Principal
 from artisan.auth.tokens import TokenService
-from artisan.core.errors import Conflict, NotFound
+from artisan.core.db import one_or_404
+from artisan.core.errors import Conflict
 from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams, paginate
 from artisan.models.user import AuthSession, Role, UserDB
@@ -50,12 +51,7 @@ async def get_user(
 ) -> UserDB:
     """One user of the tenant; 404 for anyone else."""
     query = tenant_users(principal).where(UserDB.id == user_id)
-    if for_update:
-        query = query.with_for_update()
-    user = (await session.execute(query)).scalar_one_or_none()
-    if user is None:
-        raise NotFound("No such user")
-    return user
+    return await one_or_404(session, query, "No such user", for_update=for_update)
 
 
 async def list_users(

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from artisan.audit.recorder import Target, record
 from artisan.auth.principal import Principal
 from artisan.config import Settings
-from artisan.core.errors import Conflict, NotFound, ValidationFailed
+from artisan.core.db import one_or_404
+from artisan.core.errors import Conflict, ValidationFailed
 from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams, paginate
 from artisan.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -108,12 +109,7 @@ async def get_endpoint(
 ) -> WebhookEndpoint:
     """One endpoint of the tenant; 404 for anyone else."""
     query = tenant_endpoints(principal).where(WebhookEndpoint.id == endpoint_id)
-    if for_update:
-        query = query.with_for_update()
-    endpoint = (await session.execute(query)).scalar_one_or_none()
-    if endpoint is None:
-        raise NotFound("No such webhook endpoint")
-    return endpoint
+    return await one_or_404(session, query, "No such webhook endpoint", for_update=for_update)
 
 
 async def count_endpoints(session: AsyncSession, tenant_id: uuid.UUID) -> int:
@@ -286,12 +282,7 @@ async def _get_delivery(
         WebhookDelivery.endpoint_id == endpoint.id,
         WebhookDelivery.tenant_id == endpoint.tenant_id,
     )
-    if for_update:
-        query = query.with_for_update()
-    delivery = (await session.execute(query)).scalar_one_or_none()
-    if delivery is None:
-        raise NotFound("No such delivery")
-    return delivery
+    return await one_or_404(session, query, "No such delivery", for_update=for_update)
 
 
 def _ensure_enabled(endpoint: WebhookEndpoint) -> None:
