@@ -2,6 +2,9 @@
 
 from artisan.models.audit import AuditLogDB
 from artisan.models.base import Base
+from artisan.models.campaign import CampaignDB, EnrollmentDB
+from artisan.models.event import CampaignRollupDB, EventDB, LeadMetricStateDB, TenantRollupDB
+from artisan.models.lead import LeadDB, SuppressionDB
 from artisan.models.tenant import Plan, Tenant, TenantStatus
 from artisan.models.user import AuthSession, RefreshToken, Role, UserDB
 
@@ -9,10 +12,18 @@ __all__ = [
     "AuditLogDB",
     "AuthSession",
     "Base",
+    "CampaignDB",
+    "CampaignRollupDB",
+    "EnrollmentDB",
+    "EventDB",
+    "LeadDB",
+    "LeadMetricStateDB",
     "Plan",
     "RefreshToken",
     "Role",
+    "SuppressionDB",
     "Tenant",
+    "TenantRollupDB",
     "TenantStatus",
     "UserDB",
 ]

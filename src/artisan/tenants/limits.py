@@ -9,6 +9,8 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from artisan.models.campaign import CampaignDB
+from artisan.models.lead import LeadDB
 from artisan.models.tenant import Plan
 from artisan.models.user import UserDB
 
@@ -48,6 +50,21 @@ async def _count_active_users(session: AsyncSession, tenant_id: uuid.UUID) -> in
     return int((await session.execute(query)).scalar_one())
 
 
+async def _count_leads(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    query = select(func.count()).select_from(LeadDB).where(LeadDB.tenant_id == tenant_id)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def _count_campaigns(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    # Archived campaigns keep their history but no longer take a place in the plan.
+    query = (
+        select(func.count())
+        .select_from(CampaignDB)
+        .where(CampaignDB.tenant_id == tenant_id, CampaignDB.status != "archived")
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
 async def _nothing_to_count(session: AsyncSession, tenant_id: uuid.UUID) -> int:
     return 0
 
@@ -55,8 +72,8 @@ async def _nothing_to_count(session: AsyncSession, tenant_id: uuid.UUID) -> int:
 # Each domain counts its own rows; a domain that has not landed yet has no rows to count.
 COUNTERS: dict[LimitedResource, Counter] = {
     "users": _count_active_users,
-    "leads": _nothing_to_count,
-    "campaigns": _nothing_to_count,
+    "leads": _count_leads,
+    "campaigns": _count_campaigns,
     "api_keys": _nothing_to_count,
     "webhooks": _nothing_to_count,
 }
