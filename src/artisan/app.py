@@ -27,6 +27,7 @@ from artisan.core.middleware import (
 )
 from artisan.core.ratelimit import RateLimiter
 from artisan.health.routes import router as health_router
+from artisan.leads.routes import router as leads_router
 from artisan.tenants.routes import admin_router as tenant_admin_router
 from artisan.tenants.routes import platform_router
 from artisan.users.routes import router as users_router
@@ -47,6 +48,7 @@ ROUTERS = (
     tenant_admin_router,
     users_router,
     platform_router,
+    leads_router,
 )
 
 
