@@ -16,6 +16,7 @@ from artisan.auth.passwords import Passwords
 from artisan.auth.routes import router as auth_router
 from artisan.auth.service import AuthKit
 from artisan.auth.tokens import TokenService
+from artisan.campaigns.routes import router as campaigns_router
 from artisan.config import Settings, get_settings
 from artisan.core.db import Database
 from artisan.core.errors import install_error_handlers
@@ -26,6 +27,7 @@ from artisan.core.middleware import (
     RequestContextMiddleware,
 )
 from artisan.core.ratelimit import RateLimiter
+from artisan.events.routes import router as events_router
 from artisan.health.routes import router as health_router
 from artisan.leads.routes import router as leads_router
 from artisan.tenants.routes import admin_router as tenant_admin_router
@@ -49,6 +51,8 @@ ROUTERS = (
     users_router,
     platform_router,
     leads_router,
+    campaigns_router,
+    events_router,
 )
 
 

@@ -105,7 +105,7 @@ class LeadOut(BaseModel):
     status: str
     source: str | None
     suppressed: bool = False
-    last_event_at: datetime | None
+    last_engaged_at: datetime | None
     created_at: datetime
     updated_at: datetime
 

@@ -62,7 +62,7 @@ def lead_out(lead: LeadDB, *, suppressed: bool = False) -> LeadOut:
         status=lead.status,
         source=lead.source,
         suppressed=suppressed,
-        last_event_at=lead.last_event_at,
+        last_engaged_at=lead.last_engaged_at,
         created_at=lead.created_at,
         updated_at=lead.updated_at,
     )

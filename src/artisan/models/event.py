@@ -66,12 +66,16 @@ class LeadMetricStateDB(Base):
     campaign_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     lead_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     step: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     metric: Mapped[str] = mapped_column(String(32), primary_key=True)
     simulated: Mapped[bool] = mapped_column(primary_key=True)
-    first_at: Mapped[datetime | None]
-    last_at: Mapped[datetime | None]
-    total: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The channel of the first occurrence, which the rollups credit the unique lead to.
+    channel: Mapped[str] = mapped_column(String(16))
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+    total: Mapped[int] = mapped_column(BigInteger)
+    # What the last upsert replaced, so the same statement can report how the first moved.
+    prev_first_at: Mapped[datetime | None]
+    prev_channel: Mapped[str | None] = mapped_column(String(16))
 
 
 class CampaignRollupDB(Base):

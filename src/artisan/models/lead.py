@@ -45,7 +45,7 @@ class LeadDB(IdMixin, TenantOwnedMixin, Base):
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     status: Mapped[str] = mapped_column(String(32), default="new")
     source: Mapped[str | None] = mapped_column(String(100))
-    last_event_at: Mapped[datetime | None]
+    last_engaged_at: Mapped[datetime | None]
 
 
 class SuppressionDB(IdMixin, TenantOwnedMixin, Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0005
 Revises: 0001
-Create Date: 2026-11-25 19:34:03.551575+00:00
+Create Date: 2026-11-25 19:37:37.248924+00:00
 """
 
 from collections.abc import Sequence
@@ -134,12 +134,14 @@ def upgrade() -> None:
         sa.Column("campaign_id", sa.Uuid(), nullable=False),
         sa.Column("lead_id", sa.Uuid(), nullable=False),
         sa.Column("step", sa.SmallInteger(), nullable=False),
-        sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("metric", sa.String(length=32), nullable=False),
         sa.Column("simulated", sa.Boolean(), nullable=False),
-        sa.Column("first_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("last_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("first_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("total", sa.BigInteger(), nullable=False),
+        sa.Column("prev_first_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("prev_channel", sa.String(length=16), nullable=True),
         sa.ForeignKeyConstraint(
             ["tenant_id"],
             ["tenants.id"],
@@ -151,7 +153,6 @@ def upgrade() -> None:
             "campaign_id",
             "lead_id",
             "step",
-            "channel",
             "metric",
             "simulated",
             name=op.f("pk_lead_metric_state"),
@@ -176,7 +177,7 @@ def upgrade() -> None:
         sa.Column("custom_fields", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("source", sa.String(length=100), nullable=True),
-        sa.Column("last_event_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_engaged_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column(
             "created_at",
