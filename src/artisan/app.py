@@ -12,6 +12,7 @@ from fastapi.middleware import Middleware
 from fastapi.middleware.cors import CORSMiddleware
 
 from artisan import __version__
+from artisan.analytics.routes import router as analytics_router
 from artisan.auth.passwords import Passwords
 from artisan.auth.routes import router as auth_router
 from artisan.auth.service import AuthKit
@@ -53,6 +54,7 @@ ROUTERS = (
     leads_router,
     campaigns_router,
     events_router,
+    analytics_router,
 )
 
 

@@ -72,7 +72,7 @@ class EventBatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    events: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BATCH)
+    events: list[Any] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class EventResult(BaseModel):

@@ -115,7 +115,7 @@ class LeadImport(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    leads: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_IMPORT_ROWS)
+    leads: list[Any] = Field(min_length=1, max_length=MAX_IMPORT_ROWS)
     on_duplicate: Literal["skip", "update"] = Field(
         default="skip", description="What to do with a row whose email is already a lead"
     )
