@@ -10,7 +10,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -106,7 +106,9 @@ def bucket_starts(rng: Range, interval: str) -> list[datetime]:
     tz = rng.tz
     starts: list[datetime] = []
     if interval == "hour":
-        moment, upper = rng.lower, rng.upper
+        # Step in UTC: arithmetic on zone-aware datetimes is wall-clock and would repeat or
+        # skip an hour across a DST change.
+        moment, upper = rng.lower.astimezone(UTC), rng.upper.astimezone(UTC)
         while moment < upper:
             starts.append(moment.astimezone(tz))
             moment = moment + timedelta(hours=1)
@@ -345,7 +347,8 @@ async def funnel(
         "metrics": steps,
         "lower": rng.lower,
         "upper": rng.upper,
-        "scan_upper": rng.upper + window,
+        # Later steps can only fall before the last entry's window ends.
+        "scan_upper": rng.upper.astimezone(UTC) + window + timedelta(days=1),
         "window": window,
         "sim": _simulated(include_simulated),
         "c": campaign_id,
