@@ -11,13 +11,18 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from artisan.core.ids import new_id
-from artisan.models.base import Base, TenantOwnedMixin
+from artisan.models.base import Base
 
 
-class EventDB(TenantOwnedMixin, Base):
-    """One raw event (append-only); lead and campaign ids are checked on ingest, not by keys."""
+class EventDB(Base):
+    """One raw event (append-only); lead and campaign ids are checked on ingest, not by keys.
+
+    Analytics never scan this table, so it carries only the indexes ingestion and the recent
+    activity feed need: each extra index is paid on every insert.
+    """
 
     __tablename__ = "events"
+    __tenant_owned__ = True
     __table_args__ = (
         # Idempotent ingestion: a client id names one event per tenant.
         Index(
@@ -28,11 +33,10 @@ class EventDB(TenantOwnedMixin, Base):
             postgresql_where=text("client_id IS NOT NULL"),
         ),
         Index("ix_events_tenant_occurred", "tenant_id", "occurred_at"),
-        Index("ix_events_campaign_id", "campaign_id"),
-        Index("ix_events_lead_id", "lead_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(40))
     channel: Mapped[str] = mapped_column(String(16))
     campaign_id: Mapped[uuid.UUID]

@@ -115,9 +115,6 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
     )
-    op.create_index("ix_events_campaign_id", "events", ["campaign_id"], unique=False)
-    op.create_index("ix_events_lead_id", "events", ["lead_id"], unique=False)
-    op.create_index(op.f("ix_events_tenant_id"), "events", ["tenant_id"], unique=False)
     op.create_index(
         "ix_events_tenant_occurred", "events", ["tenant_id", "occurred_at"], unique=False
     )
@@ -380,9 +377,6 @@ def downgrade() -> None:
         postgresql_where=sa.text("client_id IS NOT NULL"),
     )
     op.drop_index("ix_events_tenant_occurred", table_name="events")
-    op.drop_index(op.f("ix_events_tenant_id"), table_name="events")
-    op.drop_index("ix_events_lead_id", table_name="events")
-    op.drop_index("ix_events_campaign_id", table_name="events")
     op.drop_table("events")
     op.drop_table("analytics_tenant_rollups")
     op.drop_index(
