@@ -548,3 +548,39 @@ async def test_concurrent_batches_stay_exact(
     ).json()
     lo, hi = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
     assert_figures(got["totals"], counts_in(raw, lo, hi, "unique", False))
+
+
+async def test_other_tenants_events_stay_invisible(app: FastAPI, client: httpx.AsyncClient) -> None:
+    me = await signed_in_user(app, client)
+    other = await signed_in_user(app, client)
+    campaign = await make_campaign(client, other.headers, steps=STEPS)
+    lead = await make_lead(client, other.headers, email="hidden@example.com")
+    today = datetime.now(UTC).replace(microsecond=0)
+    body = {
+        "type": "email.sent",
+        "campaign_id": campaign["id"],
+        "lead_id": lead["id"],
+        "step": 1,
+        "occurred_at": today.isoformat(),
+    }
+    assert (await client.post("/api/events", json=body, headers=other.headers)).status_code == 201
+    mine = (await client.get("/api/analytics/dashboard", headers=me.headers)).json()
+    assert mine["recent_activity"] == []
+    assert mine["top_campaigns"] == []
+    assert {k["metric"]: k["value"] for k in mine["kpis"]}["contacted"] == 0
+    theirs = (await client.get("/api/analytics/dashboard", headers=other.headers)).json()
+    assert {k["metric"]: k["value"] for k in theirs["kpis"]}["contacted"] == 1
+    series = (await client.get("/api/analytics/timeseries", headers=me.headers)).json()
+    assert series["total"] == 0
+    # Row-level security is the second wall: the app's role sees nothing of the other tenant.
+    async with app.state.database.transaction(tenant_id=me.tenant_id) as session:
+        for table in (
+            "leads",
+            "campaigns",
+            "events",
+            "lead_metric_state",
+            "analytics_campaign_rollups",
+            "analytics_tenant_rollups",
+        ):
+            seen = await session.execute(text(f"SELECT count(*) FROM {table}"))
+            assert seen.scalar_one() == 0, table

@@ -392,3 +392,23 @@ async def test_cross_tenant_and_scopes(app: FastAPI, client: httpx.AsyncClient) 
         "name"
     ] == "Q1 outreach"
     assert (await client.get(f"/api/campaigns/{cid}")).status_code == 401
+
+
+async def test_bad_ids_and_cursors(app: FastAPI, client: httpx.AsyncClient) -> None:
+    me = await signed_in_user(app, client)
+    campaign = await make_campaign(client, me.headers)
+    for method, url in (
+        ("GET", "/api/campaigns/nope"),
+        ("POST", "/api/campaigns/nope/launch"),
+        ("POST", "/api/campaigns/nope/archive"),
+        ("GET", f"/api/campaigns/{campaign['id']}/leads?cursor=***"),
+        ("GET", f"/api/campaigns/{campaign['id']}/leads?limit=500"),
+        ("GET", "/api/campaigns?cursor=!!"),
+        ("DELETE", "/api/leads/suppressions/nope"),
+        ("PATCH", f"/api/campaigns/{campaign['id']}"),
+    ):
+        response = await client.request(method, url, headers=me.headers)
+        assert response.status_code == 422, (method, url)
+    for action in ACTIONS:
+        missing = await client.post(f"/api/campaigns/{new_id()}/{action}", headers=me.headers)
+        assert missing.status_code == 404
