@@ -483,6 +483,8 @@ async def test_bad_input_and_cross_tenant(app: FastAPI, client: httpx.AsyncClien
         "/api/analytics/timeseries?interval=hour&start=2026-01-01&end=2026-06-01",
         "/api/analytics/timeseries?start=2020-01-01&end=2026-01-01",
         "/api/analytics/timeseries?start=yesterday",
+        "/api/analytics/timeseries?start=0001-01-01&end=0001-01-02&timezone=Asia/Tokyo",
+        "/api/analytics/funnel?start=9999-12-30&end=9999-12-31",
         "/api/analytics/timeseries?channel=fax",
         "/api/analytics/funnel?steps=opened",
         "/api/analytics/funnel?steps=opened&steps=opened",

@@ -272,6 +272,12 @@ async def test_preview(app: FastAPI, client: httpx.AsyncClient) -> None:
         )
     ).json()
     assert sample["missing_variables"] == ["first_name"]
+    odd = await client.post(
+        f"/api/campaigns/{campaign['id']}/preview",
+        json={"step": 1, "sample": {"first_name": 7, "custom_fields": ["x"]}},
+        headers=me.headers,
+    )
+    assert odd.json()["subject"] == "Hi 7"
     for bad in (
         {"step": 9, "sample": {}},
         {"step": 1},

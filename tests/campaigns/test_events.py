@@ -49,6 +49,7 @@ async def test_single_event_and_idempotency(app: FastAPI, client: httpx.AsyncCli
         {**body, "step": 2},
         {**body, "occurred_at": (datetime.now(UTC) + timedelta(days=2)).isoformat()},
         {**body, "properties": {"sentiment": "ecstatic"}},
+        {**body, "occurred_at": "0001-01-01T00:00:00+05:00"},
         {k: v for k, v in body.items() if k != "lead_id"},
     ):
         response = await client.post(

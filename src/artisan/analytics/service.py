@@ -38,6 +38,8 @@ from artisan.core.errors import NotFound, ValidationFailed
 from artisan.events.catalog import EVENT_CHANNELS
 
 MAX_BUCKETS = 2000
+EARLIEST_DATE = date(2000, 1, 2)
+LATEST_DATE = date(2199, 12, 31)
 MAX_RANGE_DAYS = 3 * 366
 DEFAULT_FUNNEL = ("contacted", "delivered", "opened", "clicked", "replied", "meeting_booked")
 KPI_METRICS = ("contacted", "delivered", "opened", "replied", "positive_replied", "meeting_booked")
@@ -94,6 +96,10 @@ def make_range(start: date | None, end: date | None, tz_name: str) -> Range:
         start = end - timedelta(days=29)
     if end < start:
         raise ValidationFailed("end is before start", code="invalid_range")
+    if start < EARLIEST_DATE or end > LATEST_DATE:
+        raise ValidationFailed(
+            f"Dates lie between {EARLIEST_DATE} and {LATEST_DATE}", code="invalid_range"
+        )
     if (end - start).days + 1 > MAX_RANGE_DAYS:
         raise ValidationFailed(
             f"A range covers at most {MAX_RANGE_DAYS} days", code="invalid_range"

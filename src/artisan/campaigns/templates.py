@@ -40,7 +40,8 @@ def template_errors(template: str) -> list[str]:
 
 def _value(lead: dict[str, Any], name: str) -> str | None:
     if name.startswith("custom."):
-        value = (lead.get("custom_fields") or {}).get(name[len("custom.") :])
+        custom = lead.get("custom_fields")
+        value = custom.get(name[len("custom.") :]) if isinstance(custom, dict) else None
     elif name == "full_name":
         parts = [lead.get("first_name"), lead.get("last_name")]
         value = " ".join(p for p in parts if p) or None

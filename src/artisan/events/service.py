@@ -32,6 +32,7 @@ from artisan.leads.service import add_suppression
 
 BUCKET = timedelta(minutes=15)
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+EARLIEST = _EPOCH
 
 
 def bucket_of(moment: datetime) -> datetime:
@@ -114,6 +115,8 @@ async def validate_events(
             problems.append("campaign_id: required")
         if event.occurred_at > latest:
             problems.append("occurred_at: too far in the future")
+        elif event.occurred_at < EARLIEST:
+            problems.append("occurred_at: before 2000-01-01")
         if problems:
             errors[index] = problems
         else:
