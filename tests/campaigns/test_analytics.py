@@ -431,6 +431,32 @@ async def test_funnel_channels_dashboard_match_raw_events(
         ).json()
         for ch in got["channels"]:
             assert_figures(ch, counts_in(raw, lower, upper, mode, False, channel=ch["channel"]))
+        # One local day (no whole UTC day inside) and a campaign filter take the other paths.
+        one = (
+            await client.get(
+                f"/api/analytics/channels?start=2026-03-10&end=2026-03-10&timezone=Asia/Kolkata"
+                f"&count={mode}&campaign_id={dataset['campaigns'][1]['id']}",
+                headers=me.headers,
+            )
+        ).json()
+        kolkata = ZoneInfo("Asia/Kolkata")
+        day_lo = midnight(date(2026, 3, 10), kolkata)
+        day_hi = midnight(date(2026, 3, 11), kolkata)
+        for ch in one["channels"]:
+            expected = counts_in(
+                raw, day_lo, day_hi, mode, False, dataset["campaigns"][1]["id"], ch["channel"]
+            )
+            assert_figures(ch, expected)
+        single = (
+            await client.get(
+                f"/api/analytics/channels?start=2026-03-10&end=2026-03-10&timezone=Asia/Kolkata"
+                f"&count={mode}",
+                headers=me.headers,
+            )
+        ).json()
+        for ch in single["channels"]:
+            expected = counts_in(raw, day_lo, day_hi, mode, False, channel=ch["channel"])
+            assert_figures(ch, expected)
         board = (
             await client.get(
                 f"/api/analytics/dashboard?start={first}&end={last}&timezone=Europe/Paris&count={mode}",
@@ -510,6 +536,8 @@ async def test_incremental_state_equals_a_rebuild(
         "analytics_campaign_rollups": "SELECT campaign_id, metric, bucket, channel, simulated, "
         "total, uniques FROM analytics_campaign_rollups "
         "WHERE tenant_id = :t AND (total <> 0 OR uniques <> 0)",
+        "analytics_tenant_daily": "SELECT metric, day, channel, simulated, total, uniques "
+        "FROM analytics_tenant_daily WHERE tenant_id = :t AND (total <> 0 OR uniques <> 0)",
         "analytics_tenant_rollups": "SELECT metric, bucket, channel, simulated, total, uniques "
         "FROM analytics_tenant_rollups WHERE tenant_id = :t AND (total <> 0 OR uniques <> 0)",
     }
@@ -583,6 +611,7 @@ async def test_other_tenants_events_stay_invisible(app: FastAPI, client: httpx.A
             "lead_metric_state",
             "analytics_campaign_rollups",
             "analytics_tenant_rollups",
+            "analytics_tenant_daily",
         ):
             seen = await session.execute(text(f"SELECT count(*) FROM {table}"))
             assert seen.scalar_one() == 0, table

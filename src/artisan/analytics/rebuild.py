@@ -37,7 +37,12 @@ _BUCKET = "to_timestamp(floor(extract(epoch FROM {col}) / 900) * 900)"
 async def rebuild_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     """Replace the tenant's per-lead state and rollups with a recomputation from raw events."""
     params = {"t": tenant_id}
-    for table in ("lead_metric_state", "analytics_campaign_rollups", "analytics_tenant_rollups"):
+    for table in (
+        "lead_metric_state",
+        "analytics_campaign_rollups",
+        "analytics_tenant_rollups",
+        "analytics_tenant_daily",
+    ):
         await session.execute(text(f"DELETE FROM {table} WHERE tenant_id = :t"), params)  # noqa: S608
     for step_expr, step_filter in (("0", ""), ("x.step", " AND x.step IS NOT NULL")):
         # Ties on time go to the older id, as the incremental path keeps the stored first.
@@ -74,6 +79,15 @@ async def rebuild_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
             "total, uniques) SELECT tenant_id, metric, bucket, channel, simulated, sum(total), "
             "sum(uniques) FROM analytics_campaign_rollups WHERE tenant_id = :t "
             "GROUP BY 1, 2, 3, 4, 5"
+        ),
+        params,
+    )
+    await session.execute(
+        text(
+            "INSERT INTO analytics_tenant_daily (tenant_id, metric, day, channel, simulated, "
+            "total, uniques) SELECT tenant_id, metric, (bucket AT TIME ZONE 'UTC')::date, "
+            "channel, simulated, sum(total), sum(uniques) FROM analytics_tenant_rollups "
+            "WHERE tenant_id = :t GROUP BY 1, 2, 3, 4, 5"
         ),
         params,
     )

@@ -391,6 +391,16 @@ async def funnel(
     )
 
 
+def _day_split(lower: datetime, upper: datetime) -> tuple[datetime, datetime]:
+    """The whole UTC days inside [lower, upper), as [first, last) (empty when first >= last)."""
+    lower_utc, upper_utc = lower.astimezone(UTC), upper.astimezone(UTC)
+    first = datetime.combine(lower_utc.date(), time(0), tzinfo=UTC)
+    if first < lower_utc:
+        first += timedelta(days=1)
+    last = datetime.combine(upper_utc.date(), time(0), tzinfo=UTC)
+    return first, last
+
+
 async def _counts_by_channel(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -400,24 +410,42 @@ async def _counts_by_channel(
     campaign_id: uuid.UUID | None,
     include_simulated: bool,
 ) -> dict[str, dict[str, int]]:
-    table, campaign_filter = _source(campaign_id)
-    value = "sum(uniques)" if count == "unique" else "sum(total)"
-    rows = await session.execute(
-        text(
-            f"SELECT channel, metric, {value} AS n FROM {table} WHERE tenant_id = :t "  # noqa: S608 - only internal constants are interpolated
-            "AND bucket >= :lower AND bucket < :upper AND simulated = ANY(:sim)"
-            f"{campaign_filter} GROUP BY channel, metric"
-        ),
-        {
-            "t": tenant_id,
-            "lower": rng.lower,
-            "upper": rng.upper,
-            "sim": _simulated(include_simulated),
-            "c": campaign_id,
-        },
-    )
+    value = "uniques" if count == "unique" else "total"
+    params: dict[str, Any] = {
+        "t": tenant_id,
+        "lower": rng.lower,
+        "upper": rng.upper,
+        "sim": _simulated(include_simulated),
+        "c": campaign_id,
+    }
+    first, last = _day_split(rng.lower, rng.upper)
+    if campaign_id is not None:
+        sql = (
+            f"SELECT channel, metric, sum({value}) AS n FROM analytics_campaign_rollups "  # noqa: S608
+            "WHERE tenant_id = :t AND campaign_id = :c AND bucket >= :lower AND bucket < :upper "
+            "AND simulated = ANY(:sim) GROUP BY channel, metric"
+        )
+    elif first < last:
+        # Whole UTC days from the daily table, the local-midnight edges from 15-minute buckets.
+        params.update(first=first, last=last, first_day=first.date(), last_day=last.date())
+        sql = (
+            f"SELECT channel, metric, sum(n) AS n FROM ("  # noqa: S608
+            f" SELECT channel, metric, {value} AS n FROM analytics_tenant_daily"
+            " WHERE tenant_id = :t AND day >= :first_day AND day < :last_day"
+            " AND simulated = ANY(:sim)"
+            f" UNION ALL SELECT channel, metric, {value} FROM analytics_tenant_rollups"
+            " WHERE tenant_id = :t AND simulated = ANY(:sim)"
+            " AND ((bucket >= :lower AND bucket < :first) OR (bucket >= :last AND bucket < :upper))"
+            ") AS parts GROUP BY channel, metric"
+        )
+    else:
+        sql = (
+            f"SELECT channel, metric, sum({value}) AS n FROM analytics_tenant_rollups "  # noqa: S608
+            "WHERE tenant_id = :t AND bucket >= :lower AND bucket < :upper "
+            "AND simulated = ANY(:sim) GROUP BY channel, metric"
+        )
     result: dict[str, dict[str, int]] = defaultdict(dict)
-    for row in rows:
+    for row in await session.execute(text(sql), params):
         if row.n:
             result[row.channel][row.metric] = int(row.n)
     return result

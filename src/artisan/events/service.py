@@ -8,7 +8,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -242,6 +242,22 @@ _UPSERT_TENANT_ROLLUP = text(
 )
 
 
+_UPSERT_TENANT_DAILY = text(
+    """
+    INSERT INTO analytics_tenant_daily AS r (tenant_id, metric, day, channel, simulated,
+                                             total, uniques)
+    SELECT :tenant_id, u.metric, u.day, u.channel, :simulated, u.total, u.uniques
+    FROM unnest(CAST(:metrics AS text[]), CAST(:days AS date[]),
+                CAST(:channels AS text[]), CAST(:totals AS bigint[]), CAST(:uniques AS bigint[]))
+         AS u(metric, day, channel, total, uniques)
+    ORDER BY u.metric, u.day, u.channel
+    ON CONFLICT (tenant_id, metric, day, channel, simulated) DO UPDATE SET
+        total = r.total + EXCLUDED.total,
+        uniques = r.uniques + EXCLUDED.uniques
+    """
+)
+
+
 async def _store(
     session: AsyncSession, tenant_id: uuid.UUID, events: list[ValidEvent], simulated: bool
 ) -> set[uuid.UUID]:
@@ -344,6 +360,24 @@ async def _maintain_analytics(
             "channels": [k[2] for k, _ in tenant_rows],
             "totals": [v[0] for _, v in tenant_rows],
             "uniques": [v[1] for _, v in tenant_rows],
+        },
+    )
+    daily: dict[tuple[str, date, str], list[int]] = defaultdict(lambda: [0, 0])
+    for (metric, bucket, channel), (total, uniques) in tenant_rows:
+        entry = daily[(metric, bucket.date(), channel)]
+        entry[0] += total
+        entry[1] += uniques
+    daily_rows = sorted((k, v) for k, v in daily.items() if v[0] or v[1])
+    await session.execute(
+        _UPSERT_TENANT_DAILY,
+        {
+            "tenant_id": tenant_id,
+            "simulated": simulated,
+            "metrics": [k[0] for k, _ in daily_rows],
+            "days": [k[1] for k, _ in daily_rows],
+            "channels": [k[2] for k, _ in daily_rows],
+            "totals": [v[0] for _, v in daily_rows],
+            "uniques": [v[1] for _, v in daily_rows],
         },
     )
 

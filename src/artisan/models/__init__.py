@@ -3,7 +3,13 @@
 from artisan.models.audit import AuditLogDB
 from artisan.models.base import Base
 from artisan.models.campaign import CampaignDB, EnrollmentDB
-from artisan.models.event import CampaignRollupDB, EventDB, LeadMetricStateDB, TenantRollupDB
+from artisan.models.event import (
+    CampaignRollupDB,
+    EventDB,
+    LeadMetricStateDB,
+    TenantDailyRollupDB,
+    TenantRollupDB,
+)
 from artisan.models.lead import LeadDB, SuppressionDB
 from artisan.models.tenant import Plan, Tenant, TenantStatus
 from artisan.models.user import AuthSession, RefreshToken, Role, UserDB
@@ -23,6 +29,7 @@ __all__ = [
     "Role",
     "SuppressionDB",
     "Tenant",
+    "TenantDailyRollupDB",
     "TenantRollupDB",
     "TenantStatus",
     "UserDB",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, Index, SmallInteger, String, text
@@ -62,8 +62,15 @@ class LeadMetricStateDB(Base):
 
     __tablename__ = "lead_metric_state"
     __tenant_owned__ = True
+    # Funnels range-scan first occurrences at the campaign level only.
     __table_args__ = (
-        Index("ix_lead_metric_state_tenant_metric_first", "tenant_id", "metric", "first_at"),
+        Index(
+            "ix_lead_metric_state_tenant_metric_first",
+            "tenant_id",
+            "metric",
+            "first_at",
+            postgresql_where=text("step = 0"),
+        ),
     )
 
     tenant_id: Mapped[uuid.UUID] = _tenant_key()
@@ -110,6 +117,22 @@ class TenantRollupDB(Base):
     tenant_id: Mapped[uuid.UUID] = _tenant_key()
     metric: Mapped[str] = mapped_column(String(32), primary_key=True)
     bucket: Mapped[datetime] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    simulated: Mapped[bool] = mapped_column(primary_key=True)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
+    uniques: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TenantDailyRollupDB(Base):
+    """Tenant figures per UTC day: long ranges read whole days here and only their ragged
+    local-midnight edges from the 15-minute buckets."""
+
+    __tablename__ = "analytics_tenant_daily"
+    __tenant_owned__ = True
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_key()
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     simulated: Mapped[bool] = mapped_column(primary_key=True)
     total: Mapped[int] = mapped_column(BigInteger, default=0)

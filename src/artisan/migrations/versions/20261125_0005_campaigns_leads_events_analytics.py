@@ -27,6 +27,7 @@ TENANT_TABLES = (
     "lead_metric_state",
     "analytics_campaign_rollups",
     "analytics_tenant_rollups",
+    "analytics_tenant_daily",
 )
 
 
@@ -160,6 +161,31 @@ def upgrade() -> None:
         "lead_metric_state",
         ["tenant_id", "metric", "first_at"],
         unique=False,
+        postgresql_where=sa.text("step = 0"),
+    )
+    op.create_table(
+        "analytics_tenant_daily",
+        sa.Column("tenant_id", sa.Uuid(), nullable=False),
+        sa.Column("metric", sa.String(length=32), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("simulated", sa.Boolean(), nullable=False),
+        sa.Column("total", sa.BigInteger(), nullable=False),
+        sa.Column("uniques", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_analytics_tenant_daily_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "tenant_id",
+            "metric",
+            "day",
+            "channel",
+            "simulated",
+            name=op.f("pk_analytics_tenant_daily"),
+        ),
     )
     op.create_table(
         "leads",
@@ -369,7 +395,12 @@ def downgrade() -> None:
     op.drop_index("ix_leads_tenant_id_id", table_name="leads")
     op.drop_index(op.f("ix_leads_tenant_id"), table_name="leads")
     op.drop_table("leads")
-    op.drop_index("ix_lead_metric_state_tenant_metric_first", table_name="lead_metric_state")
+    op.drop_table("analytics_tenant_daily")
+    op.drop_index(
+        "ix_lead_metric_state_tenant_metric_first",
+        table_name="lead_metric_state",
+        postgresql_where=sa.text("step = 0"),
+    )
     op.drop_table("lead_metric_state")
     op.drop_index(
         "uq_events_tenant_client_id",
