@@ -95,6 +95,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--runs", type=int, default=50, help="timed runs per query")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--pairing",
+        choices=("enrolled", "uniform"),
+        default="enrolled",
+        help="enrolled: each lead's events belong to its 1-2 campaigns; uniform: any campaign "
+        "(worst case: almost every event starts a new lead-campaign pair)",
+    )
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument(
         "--database-url",
@@ -141,11 +148,13 @@ class World:
         self.campaigns: list[list[uuid.UUID]] = []
         self.leads: list[list[uuid.UUID]] = []
         self.shares: list[float] = []
+        self.pairing = "enrolled"
 
 
 async def seed(conn: asyncpg.Connection, args: argparse.Namespace, settings: Settings) -> World:
     world = World()
     world.shares = weights(args.tenants)
+    world.pairing = args.pairing
     password_hash = Passwords(settings).hash(PASSWORD)
     campaign_counts = split(args.campaigns, world.shares)
     lead_counts = split(args.leads, world.shares, minimum=10)
@@ -207,14 +216,22 @@ def random_event(
     rng: random.Random, world: World, tenant: int, now: datetime, span: int = SPAN_DAYS * 86400
 ) -> dict[str, Any]:
     kind = rng.choices(TYPES, cum_weights=CUM_WEIGHTS)[0]
+    leads, campaigns = world.leads[tenant], world.campaigns[tenant]
+    lead_index = rng.randrange(len(leads))
+    if world.pairing == "enrolled":
+        # Each lead is enrolled in one campaign, a fifth of them in a second one too.
+        offset = 7 if lead_index % 5 == 0 and rng.random() < 0.5 else 0
+        campaign = campaigns[(lead_index + offset) % len(campaigns)]
+    else:
+        campaign = rng.choice(campaigns)
     prefix = kind.split(".", 1)[0]
     step = rng.choice((1, 3)) if prefix == "email" else (2 if prefix == "linkedin" else None)
     properties = {"sentiment": rng.choice(SENTIMENTS)} if kind.endswith("replied") else {}
     return {
         "type": kind,
         "channel": prefix if prefix in ("email", "linkedin", "call") else "email",
-        "campaign_id": rng.choice(world.campaigns[tenant]),
-        "lead_id": rng.choice(world.leads[tenant]),
+        "campaign_id": campaign,
+        "lead_id": leads[lead_index],
         "step": step,
         "occurred_at": now - timedelta(seconds=rng.randrange(span)),
         "properties": properties,
@@ -397,7 +414,7 @@ async def main() -> None:
         f"scale: {args.events:,} bulk events, {args.tenants} tenants, "
         f"{args.campaigns:,} campaigns, "
         f"{args.leads:,} leads; API sample {args.api_events:,} events, {args.clients} clients, "
-        f"{args.workers} worker(s)"
+        f"{args.workers} worker(s), {args.pairing} pairing"
     )
     await recreate_database(url)
     settings = Settings(

@@ -35,7 +35,7 @@ from artisan.analytics.schemas import (
 )
 from artisan.auth.principal import Principal
 from artisan.core.errors import NotFound, ValidationFailed
-from artisan.events.catalog import EVENT_CHANNELS
+from artisan.events.catalog import EVENT_CHANNELS, METRICS
 
 MAX_BUCKETS = 2000
 EARLIEST_DATE = date(2000, 1, 2)
@@ -417,6 +417,8 @@ async def _counts_by_channel(
         "upper": rng.upper,
         "sim": _simulated(include_simulated),
         "c": campaign_id,
+        # Naming every metric lets the (tenant, metric, bucket) key serve a bucket range.
+        "metrics": list(METRICS),
     }
     first, last = _day_split(rng.lower, rng.upper)
     if campaign_id is not None:
@@ -441,7 +443,8 @@ async def _counts_by_channel(
     else:
         sql = (
             f"SELECT channel, metric, sum({value}) AS n FROM analytics_tenant_rollups "  # noqa: S608
-            "WHERE tenant_id = :t AND bucket >= :lower AND bucket < :upper "
+            "WHERE tenant_id = :t AND metric = ANY(:metrics) AND bucket >= :lower "
+            "AND bucket < :upper "
             "AND simulated = ANY(:sim) GROUP BY channel, metric"
         )
     result: dict[str, dict[str, int]] = defaultdict(dict)
