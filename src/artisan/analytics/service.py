@@ -340,21 +340,23 @@ async def funnel(
     if campaign_id is not None:
         await _campaign(session, principal, campaign_id)
     window = timedelta(days=window_days)
+    # Start from the leads that entered (first step's first occurrence in the range) and look
+    # up only their own later firsts by primary key, rather than grouping the whole tenant.
     pivots = ", ".join(
-        f"min(first_at) FILTER (WHERE metric = :m{i}) AS t{i}" for i in range(len(steps))
+        f"min(s.first_at) FILTER (WHERE s.metric = :m{i}) AS t{i}" for i in range(1, len(steps))
     )
-    reached = ["t0 >= :lower AND t0 < :upper"]
+    reached = ["true"]
     for i in range(1, len(steps)):
-        reached.append(f"{reached[-1]} AND t{i} >= t{i - 1} AND t{i} <= t0 + :window")
+        previous = "e.t0" if i == 1 else f"x.t{i - 1}"
+        reached.append(f"{reached[-1]} AND x.t{i} >= {previous} AND x.t{i} <= e.t0 + :window")
     counts = ", ".join(f"count(*) FILTER (WHERE {cond}) AS n{i}" for i, cond in enumerate(reached))
     campaign_filter = " AND campaign_id = :c" if campaign_id else ""
     params: dict[str, Any] = {
         "t": principal.tenant_id,
-        "metrics": steps,
+        "first": steps[0],
+        "rest": steps[1:],
         "lower": rng.lower,
         "upper": rng.upper,
-        # Later steps can only fall before the last entry's window ends.
-        "scan_upper": rng.upper.astimezone(UTC) + window + timedelta(days=1),
         "window": window,
         "sim": _simulated(include_simulated),
         "c": campaign_id,
@@ -363,10 +365,14 @@ async def funnel(
     row = (
         await session.execute(
             text(
-                f"SELECT {counts} FROM (SELECT {pivots} FROM lead_metric_state "  # noqa: S608 - only internal constants are interpolated
-                "WHERE tenant_id = :t AND step = 0 AND metric = ANY(:metrics) "
-                "AND first_at >= :lower AND first_at < :scan_upper AND simulated = ANY(:sim)"
-                f"{campaign_filter} GROUP BY campaign_id, lead_id, simulated) AS per_lead"
+                f"SELECT {counts} FROM ("  # noqa: S608 - only internal constants are interpolated
+                "SELECT campaign_id, lead_id, simulated, first_at AS t0 FROM lead_metric_state "
+                "WHERE tenant_id = :t AND step = 0 AND metric = :first AND first_at >= :lower "
+                f"AND first_at < :upper AND simulated = ANY(:sim){campaign_filter}) AS e "
+                f"CROSS JOIN LATERAL (SELECT {pivots} FROM lead_metric_state s "
+                "WHERE s.tenant_id = :t AND s.campaign_id = e.campaign_id "
+                "AND s.lead_id = e.lead_id AND s.step = 0 AND s.simulated = e.simulated "
+                "AND s.metric = ANY(:rest)) AS x"
             ),
             params,
         )
