@@ -137,6 +137,12 @@ def bucket_starts(rng: Range, interval: str) -> list[datetime]:
     return starts
 
 
+async def _plan_per_request(session: AsyncSession) -> None:
+    # Ranges and tenants vary widely in size; a cached generic plan chosen for one shape is
+    # several times slower on another, so these queries are planned with their real values.
+    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 def _simulated(include: bool) -> list[bool]:
     return [False, True] if include else [False]
 
@@ -172,6 +178,7 @@ async def campaign_report(
     include_simulated: bool,
 ) -> CampaignReport:
     """A campaign's all-time totals and rates, per step (from per-lead state) and per channel."""
+    await _plan_per_request(session)
     campaign = await _campaign(session, principal, campaign_id)
     params = {"t": principal.tenant_id, "c": campaign_id, "sim": _simulated(include_simulated)}
     value = "sum(uniques)" if count == "unique" else "sum(total)"
@@ -290,6 +297,7 @@ async def timeseries(
     compare: bool,
 ) -> Timeseries:
     """A metric per bucket over the range, zero-filled, optionally beside the previous period."""
+    await _plan_per_request(session)
     if campaign_id is not None:
         await _campaign(session, principal, campaign_id)
     options = {
@@ -337,6 +345,7 @@ async def funnel(
 ) -> Funnel:
     """Unique leads reaching each step: first step in the range, each later step at or after
     the previous one and within the window of the first (each lead's first occurrences)."""
+    await _plan_per_request(session)
     if campaign_id is not None:
         await _campaign(session, principal, campaign_id)
     window = timedelta(days=window_days)
@@ -470,6 +479,7 @@ async def channels(
     include_simulated: bool,
 ) -> ChannelsReport:
     """Figures per channel over the range."""
+    await _plan_per_request(session)
     if campaign_id is not None:
         await _campaign(session, principal, campaign_id)
     per_channel = await _counts_by_channel(
@@ -515,6 +525,7 @@ async def dashboard(
     recent: int = 20,
 ) -> Dashboard:
     """KPIs with the previous period, the top campaigns by replies, and the latest events."""
+    await _plan_per_request(session)
     tenant_id = principal.tenant_id
     options = {"count": count, "campaign_id": None, "include_simulated": include_simulated}
     now = _kpi_values(await _counts_by_channel(session, tenant_id, rng, **options))  # type: ignore[arg-type]
