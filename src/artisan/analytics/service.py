@@ -451,7 +451,7 @@ async def _counts_by_channel(
             " WHERE tenant_id = :t AND day >= :first_day AND day < :last_day"
             " AND simulated = ANY(:sim)"
             f" UNION ALL SELECT channel, metric, {value} FROM analytics_tenant_rollups"
-            " WHERE tenant_id = :t AND simulated = ANY(:sim)"
+            " WHERE tenant_id = :t AND metric = ANY(:metrics) AND simulated = ANY(:sim)"
             " AND ((bucket >= :lower AND bucket < :first) OR (bucket >= :last AND bucket < :upper))"
             ") AS parts GROUP BY channel, metric"
         )
