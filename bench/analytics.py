@@ -94,6 +94,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=4, help="concurrent API clients")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--runs", type=int, default=50, help="timed runs per query")
+    parser.add_argument(
+        "--queries-only",
+        action="store_true",
+        help="reuse the database a previous run built and only time the reports",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--pairing",
@@ -406,10 +411,99 @@ async def timed(call: Callable[[], Awaitable[httpx.Response]], runs: int) -> tup
     return statistics.median(samples), p99
 
 
+async def run_queries(
+    http: httpx.AsyncClient,
+    conn: asyncpg.Connection,
+    tenant_id: uuid.UUID,
+    h: dict[str, str],
+    args: argparse.Namespace,
+    now: datetime,
+) -> None:
+    """Time the reports for the largest tenant beside the plain scan they replace."""
+    top = await conn.fetchrow(
+        "SELECT campaign_id, count(*) AS n FROM events WHERE tenant_id = $1 "
+        "GROUP BY campaign_id ORDER BY n DESC LIMIT 1",
+        tenant_id,
+    )
+    today = now.date()
+    ninety = (today - timedelta(days=89)).isoformat()
+    queries: dict[str, Callable[[], Awaitable[httpx.Response]]] = {
+        "dashboard (30 days)": lambda: http.get("/api/analytics/dashboard", headers=h),
+        "campaign report": lambda: http.get(
+            f"/api/analytics/campaigns/{top['campaign_id']}", headers=h
+        ),
+        "timeseries (90 days, daily)": lambda: http.get(
+            "/api/analytics/timeseries",
+            params={
+                "metric": "replied",
+                "interval": "day",
+                "start": ninety,
+                "end": today.isoformat(),
+                "timezone": "Europe/Paris",
+            },
+            headers=h,
+        ),
+        "funnel (30 days)": lambda: http.get("/api/analytics/funnel", headers=h),
+    }
+    largest_events = await conn.fetchval(
+        "SELECT count(*) FROM events WHERE tenant_id = $1", tenant_id
+    )
+    print(f"largest tenant: {largest_events:,} events; its top campaign has {top['n']:,}")
+    medians = {}
+    for name, call in queries.items():
+        median, p99 = await timed(call, args.runs)
+        medians[name] = median
+        print(f"  {name:<30} median {median:8.1f} ms   p99 {p99:8.1f} ms")
+    baseline = []
+    lower = now - timedelta(days=30)
+    for _ in range(5):
+        started = time.perf_counter()
+        await conn.fetch(
+            "SELECT type, count(*), count(DISTINCT (campaign_id, lead_id)) FROM events "
+            "WHERE tenant_id = $1 AND occurred_at >= $2 AND NOT simulated "
+            "GROUP BY type",
+            tenant_id,
+            lower,
+        )
+        baseline.append((time.perf_counter() - started) * 1000)
+    plain = statistics.median(baseline)
+    print(
+        f"  plain GROUP BY over raw events (30 days, SQL only): median {plain:8.1f} ms "
+        f"= {plain / medians['dashboard (30 days)']:.1f}x the dashboard over HTTP"
+    )
+
+
+async def queries_only(args: argparse.Namespace, url: str, async_url: str) -> None:
+    """Time the reports against a database an earlier full run left behind."""
+    conn = await asyncpg.connect(url)
+    world = World()
+    for row in await conn.fetch(
+        "SELECT t.id, t.slug, u.email FROM tenants t JOIN users u ON u.tenant_id = t.id "
+        "WHERE t.slug LIKE 'bench-%' ORDER BY length(t.slug), t.slug"
+    ):
+        world.tenants.append(row["id"])
+        world.slugs.append(row["slug"])
+        world.emails.append(row["email"])
+    now = datetime.now(UTC).replace(microsecond=0)
+    server = start_server(args, async_url)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{args.port}") as http:
+            await wait_ready(http)
+            headers = await sign_in(http, world)
+            await run_queries(http, conn, world.tenants[0], headers[0], args, now)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        await conn.close()
+
+
 async def main() -> None:
     args = parse_args()
     url = plain_url(args.database_url)
     async_url = url.replace("postgresql://", "postgresql+asyncpg://", 1)
+    if args.queries_only:
+        await queries_only(args, url, async_url)
+        return
     print(
         f"scale: {args.events:,} bulk events, {args.tenants} tenants, "
         f"{args.campaigns:,} campaigns, "
@@ -483,61 +577,7 @@ async def main() -> None:
                 print(f"raw COPY of the same rows:        {copy_rate:,.0f} events/s")
                 print(f"ratio API/COPY: {api_rate / copy_rate:.3f} (goal >= 0.2)")
 
-                tenant_id = world.tenants[largest]
-                top = await conn.fetchrow(
-                    "SELECT campaign_id, count(*) AS n FROM events WHERE tenant_id = $1 "
-                    "GROUP BY campaign_id ORDER BY n DESC LIMIT 1",
-                    tenant_id,
-                )
-                h = headers[largest]
-                today = now.date()
-                ninety = (today - timedelta(days=89)).isoformat()
-                queries: dict[str, Callable[[], Awaitable[httpx.Response]]] = {
-                    "dashboard (30 days)": lambda: http.get("/api/analytics/dashboard", headers=h),
-                    "campaign report": lambda: http.get(
-                        f"/api/analytics/campaigns/{top['campaign_id']}", headers=h
-                    ),
-                    "timeseries (90 days, daily)": lambda: http.get(
-                        "/api/analytics/timeseries",
-                        params={
-                            "metric": "replied",
-                            "interval": "day",
-                            "start": ninety,
-                            "end": today.isoformat(),
-                            "timezone": "Europe/Paris",
-                        },
-                        headers=h,
-                    ),
-                    "funnel (30 days)": lambda: http.get("/api/analytics/funnel", headers=h),
-                }
-                largest_events = await conn.fetchval(
-                    "SELECT count(*) FROM events WHERE tenant_id = $1", tenant_id
-                )
-                print(
-                    f"largest tenant: {largest_events:,} events; its top campaign has {top['n']:,}"
-                )
-                medians = {}
-                for name, call in queries.items():
-                    median, p99 = await timed(call, args.runs)
-                    medians[name] = median
-                    print(f"  {name:<30} median {median:8.1f} ms   p99 {p99:8.1f} ms")
-                baseline = []
-                lower = now - timedelta(days=30)
-                for _ in range(5):
-                    started = time.perf_counter()
-                    await conn.fetch(
-                        "SELECT type, count(*), count(DISTINCT (campaign_id, lead_id)) FROM events "
-                        "WHERE tenant_id = $1 AND occurred_at >= $2 AND NOT simulated "
-                        "GROUP BY type",
-                        tenant_id,
-                        lower,
-                    )
-                    baseline.append((time.perf_counter() - started) * 1000)
-                plain = statistics.median(baseline)
-                print(
-                    f"  plain GROUP BY over raw events (30 days, SQL only): median {plain:8.1f} ms "
-                    f"= {plain / medians['dashboard (30 days)']:.1f}x the dashboard over HTTP"
-                )
+                await run_queries(http, conn, world.tenants[0], headers[0], args, now)
         finally:
             server.terminate()
             server.wait(timeout=30)
