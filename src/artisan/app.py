@@ -12,6 +12,7 @@ from fastapi.middleware import Middleware
 from fastapi.middleware.cors import CORSMiddleware
 
 from artisan import __version__
+from artisan.analytics.routes import router as analytics_router
 from artisan.api_keys.routes import router as api_keys_router
 from artisan.api_keys.routes import self_router as api_key_self_router
 from artisan.api_keys.verifier import ApiKeyAuthenticator
@@ -20,6 +21,7 @@ from artisan.auth.passwords import Passwords
 from artisan.auth.routes import router as auth_router
 from artisan.auth.service import AuthKit
 from artisan.auth.tokens import TokenService
+from artisan.campaigns.routes import router as campaigns_router
 from artisan.config import Settings, get_settings
 from artisan.core.db import Database
 from artisan.core.errors import install_error_handlers
@@ -30,7 +32,9 @@ from artisan.core.middleware import (
     RequestContextMiddleware,
 )
 from artisan.core.ratelimit import RateLimiter
+from artisan.events.routes import router as events_router
 from artisan.health.routes import router as health_router
+from artisan.leads.routes import router as leads_router
 from artisan.tenants.routes import admin_router as tenant_admin_router
 from artisan.tenants.routes import platform_router
 from artisan.users.routes import router as users_router
@@ -57,6 +61,10 @@ ROUTERS = (
     api_key_self_router,
     webhooks_router,
     audit_router,
+    leads_router,
+    campaigns_router,
+    events_router,
+    analytics_router,
 )
 
 

@@ -169,6 +169,17 @@ class Settings(BaseSettings):
         description="Rows fetched per round trip from the server-side cursor of an export.",
     )
 
+    # Campaigns and event tracking
+    events_max_future_seconds: int = Field(
+        default=300,
+        ge=0,
+        le=86_400,
+        description="How far past the server clock an event's occurred_at may be (clock skew)",
+    )
+    campaign_max_enrolments: int = Field(
+        default=10_000, ge=1, description="Leads one campaign may enrol"
+    )
+
     # Observability
     log_level: str = "INFO"
     log_json: bool | None = None

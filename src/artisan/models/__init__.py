@@ -3,6 +3,15 @@
 from artisan.models.api_key import ApiKeyDB
 from artisan.models.audit import AuditCheckpointDB, AuditLogDB, AuditLogTargetDB
 from artisan.models.base import Base
+from artisan.models.campaign import CampaignDB, EnrollmentDB
+from artisan.models.event import (
+    CampaignRollupDB,
+    EventDB,
+    LeadMetricStateDB,
+    TenantDailyRollupDB,
+    TenantRollupDB,
+)
+from artisan.models.lead import LeadDB, SuppressionDB
 from artisan.models.tenant import Plan, Tenant, TenantStatus
 from artisan.models.user import AuthSession, RefreshToken, Role, UserDB
 from artisan.models.webhook import (
@@ -20,11 +29,20 @@ __all__ = [
     "AuditLogTargetDB",
     "AuthSession",
     "Base",
+    "CampaignDB",
+    "CampaignRollupDB",
     "DeliveryStatus",
+    "EnrollmentDB",
+    "EventDB",
+    "LeadDB",
+    "LeadMetricStateDB",
     "Plan",
     "RefreshToken",
     "Role",
+    "SuppressionDB",
     "Tenant",
+    "TenantDailyRollupDB",
+    "TenantRollupDB",
     "TenantStatus",
     "UserDB",
     "WebhookAttempt",

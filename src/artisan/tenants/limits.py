@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.core.ids import utcnow
 from artisan.models.api_key import ApiKeyDB
+from artisan.models.campaign import CampaignDB
+from artisan.models.lead import LeadDB
 from artisan.models.tenant import Plan
 from artisan.models.user import UserDB
 from artisan.models.webhook import WebhookEndpoint
@@ -51,6 +53,21 @@ async def _count_active_users(session: AsyncSession, tenant_id: uuid.UUID) -> in
     return int((await session.execute(query)).scalar_one())
 
 
+async def _count_leads(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    query = select(func.count()).select_from(LeadDB).where(LeadDB.tenant_id == tenant_id)
+    return int((await session.execute(query)).scalar_one())
+
+
+async def _count_campaigns(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    # Archived campaigns keep their history but no longer take a place in the plan.
+    query = (
+        select(func.count())
+        .select_from(CampaignDB)
+        .where(CampaignDB.tenant_id == tenant_id, CampaignDB.status != "archived")
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
 async def _count_live_api_keys(session: AsyncSession, tenant_id: uuid.UUID) -> int:
     # Revoked and expired keys no longer count against the plan.
     query = select(func.count()).where(
@@ -66,15 +83,11 @@ async def _count_webhook_endpoints(session: AsyncSession, tenant_id: uuid.UUID) 
     return int((await session.execute(query)).scalar_one())
 
 
-async def _nothing_to_count(session: AsyncSession, tenant_id: uuid.UUID) -> int:
-    return 0
-
-
-# Each domain counts its own rows; a domain that has not landed yet has no rows to count.
+# Each limited resource is counted from its domain's real rows.
 COUNTERS: dict[LimitedResource, Counter] = {
     "users": _count_active_users,
-    "leads": _nothing_to_count,
-    "campaigns": _nothing_to_count,
+    "leads": _count_leads,
+    "campaigns": _count_campaigns,
     "api_keys": _count_live_api_keys,
     "webhooks": _count_webhook_endpoints,
 }

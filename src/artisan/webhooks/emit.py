@@ -145,7 +145,20 @@ async def emit_event(
     endpoint subscribes. An unknown event type or a payload that does not match the event's
     schema is a programming error (ValueError / pydantic ValidationError).
     """
-    validate_payload(event_type, payload)
+    messages = await emit_events(session, tenant_id, [(event_type, payload)])
+    return messages[0] if messages else None
+
+
+async def emit_events(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    events: Sequence[tuple[str, Mapping[str, Any]]],
+) -> list[WebhookMessage]:
+    """Emit several events of one tenant, reading its endpoints once (bulk ingestion paths)."""
+    for event_type, payload in events:
+        validate_payload(event_type, payload)
+    if not events:
+        return []
     rows = (
         await session.execute(
             select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
@@ -153,8 +166,12 @@ async def emit_event(
             )
         )
     ).all()
-    subscribed = [endpoint_id for endpoint_id, patterns in rows if matches(patterns, event_type)]
-    if not subscribed:
-        return None
-    message, _ = await enqueue_message(session, tenant_id, event_type, payload, subscribed)
-    return message
+    messages = []
+    for event_type, payload in events:
+        subscribed = [
+            endpoint_id for endpoint_id, patterns in rows if matches(patterns, event_type)
+        ]
+        if subscribed:
+            message, _ = await enqueue_message(session, tenant_id, event_type, payload, subscribed)
+            messages.append(message)
+    return messages

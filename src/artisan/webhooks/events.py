@@ -61,6 +61,31 @@ class MeetingBooked(LeadEvent):
 
 
 # --- api keys, users ---------------------------------------------------------------------------
+class LeadStatusChanged(LeadEvent):
+    """A lead's status moved (an engagement event or a manual edit)."""
+
+    previous_status: str
+    status: str
+    cause: str = Field(description="The event type or `manual` that caused the change")
+
+
+class LeadSuppressed(_Payload):
+    """An address joined the tenant's suppression list."""
+
+    email: str
+    reason: str
+    occurred_at: datetime
+
+
+class CampaignLeadsEnrolled(_Payload):
+    """Leads were enrolled in a campaign."""
+
+    campaign_id: uuid.UUID
+    lead_ids: list[uuid.UUID]
+    count: int
+    occurred_at: datetime
+
+
 class ApiKeyEvent(_Payload):
     """An API key was created or revoked (never carries the key itself)."""
 
@@ -130,6 +155,12 @@ EVENTS = EventCatalogue(
         _campaign("campaign.resumed", "resumed"),
         _campaign("campaign.completed", "completed"),
         _campaign("campaign.archived", "archived"),
+        EventType(
+            "campaign.leads_enrolled", "Leads were enrolled in a campaign.", CampaignLeadsEnrolled
+        ),
+        EventType("lead.created", "A lead was created (imports included).", LeadEvent),
+        EventType("lead.status_changed", "A lead's status changed.", LeadStatusChanged),
+        EventType("lead.suppressed", "An address joined the suppression list.", LeadSuppressed),
         EventType("lead.replied", "A lead replied to a campaign message.", LeadReplied),
         EventType("lead.bounced", "A message to a lead bounced.", LeadBounced),
         EventType("lead.unsubscribed", "A lead unsubscribed.", LeadEvent),

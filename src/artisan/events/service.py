@@ -1,0 +1,559 @@
+"""Event ingestion: validate each event, store it once, and keep the per-lead state and the
+rollups that analytics read exact, in the same transaction (set-based upserts)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from artisan.audit.recorder import SYSTEM, Actor, Target, record
+from artisan.auth.principal import Principal
+from artisan.campaigns import hooks
+from artisan.core.ids import new_id, utcnow
+from artisan.events.catalog import (
+    EVENT_CHANNELS,
+    STATUS_RANK,
+    SUPPRESSING,
+    default_channel,
+    lead_status_after,
+    metrics_of,
+)
+from artisan.events.schemas import BatchReport, EventIn, EventResult
+from artisan.leads.service import add_suppression
+
+BUCKET = timedelta(minutes=15)
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+EARLIEST = _EPOCH
+
+
+def bucket_of(moment: datetime) -> datetime:
+    """The 15-minute UTC bucket a moment falls in (every zone's offset is a multiple of it)."""
+    elapsed = moment.astimezone(UTC) - _EPOCH
+    return _EPOCH + (elapsed // BUCKET) * BUCKET
+
+
+@dataclass(slots=True)
+class ValidEvent:
+    """An event that passed validation, ready to store."""
+
+    index: int
+    id: uuid.UUID
+    type: str
+    channel: str
+    campaign_id: uuid.UUID
+    lead_id: uuid.UUID
+    step: int | None
+    occurred_at: datetime
+    properties: dict[str, Any]
+    client_id: str | None
+
+
+def _messages(exc: ValidationError) -> list[str]:
+    return [
+        f"{'.'.join(str(p) for p in err.get('loc', ())) or 'event'}: {err.get('msg', 'invalid')}"
+        for err in exc.errors()
+    ]
+
+
+async def _campaign_steps(
+    session: AsyncSession, tenant_id: uuid.UUID, ids: set[uuid.UUID]
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    if not ids:
+        return {}
+    rows = await session.execute(
+        text("SELECT id, steps FROM campaigns WHERE tenant_id = :t AND id = ANY(:ids)"),
+        {"t": tenant_id, "ids": list(ids)},
+    )
+    return {row.id: list(row.steps or []) for row in rows}
+
+
+async def _known_leads(
+    session: AsyncSession, tenant_id: uuid.UUID, ids: set[uuid.UUID]
+) -> set[uuid.UUID]:
+    if not ids:
+        return set()
+    rows = await session.execute(
+        text("SELECT id FROM leads WHERE tenant_id = :t AND id = ANY(:ids)"),
+        {"t": tenant_id, "ids": list(ids)},
+    )
+    return {row.id for row in rows}
+
+
+async def validate_events(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    items: Sequence[Any],
+    *,
+    campaign_id: uuid.UUID | None,
+    max_future: timedelta,
+) -> tuple[list[ValidEvent], dict[int, list[str]]]:
+    """Parse and check each event on its own; the errors are keyed by batch position."""
+    errors: dict[int, list[str]] = {}
+    parsed: list[tuple[int, EventIn]] = []
+    latest = utcnow() + max_future
+    for index, item in enumerate(items):
+        try:
+            event = EventIn.model_validate(item)
+        except ValidationError as exc:
+            errors[index] = _messages(exc)
+            continue
+        problems: list[str] = []
+        if campaign_id is not None:
+            if event.campaign_id not in (None, campaign_id):
+                problems.append("campaign_id: differs from the campaign of the route")
+            event.campaign_id = campaign_id
+        elif event.campaign_id is None:
+            problems.append("campaign_id: required")
+        if event.occurred_at > latest:
+            problems.append("occurred_at: too far in the future")
+        elif event.occurred_at < EARLIEST:
+            problems.append("occurred_at: before 2000-01-01")
+        if problems:
+            errors[index] = problems
+        else:
+            parsed.append((index, event))
+    campaigns = await _campaign_steps(
+        session, tenant_id, {e.campaign_id for _, e in parsed if e.campaign_id}
+    )
+    leads = await _known_leads(session, tenant_id, {e.lead_id for _, e in parsed})
+    valid: list[ValidEvent] = []
+    for index, event in parsed:
+        assert event.campaign_id is not None
+        problems = []
+        steps = campaigns.get(event.campaign_id)
+        if steps is None:
+            problems.append("campaign_id: no such campaign")
+        if event.lead_id not in leads:
+            problems.append("lead_id: no such lead")
+        step_channel: str | None = None
+        if steps is not None and event.step is not None:
+            if event.step > len(steps):
+                problems.append(f"step: the campaign has {len(steps)} steps")
+            else:
+                step_channel = steps[event.step - 1].get("channel")
+        implied = default_channel(event.type)
+        channel = implied or event.channel or step_channel or "email"
+        if channel not in EVENT_CHANNELS:
+            channel = "email"
+        if event.channel is not None and implied is not None and event.channel != implied:
+            problems.append(f"channel: a {event.type} event is on the {implied} channel")
+        if implied is not None and step_channel in EVENT_CHANNELS and step_channel != implied:
+            problems.append(f"step: step {event.step} is a {step_channel} step")
+        if problems:
+            errors[index] = problems
+            continue
+        valid.append(
+            ValidEvent(
+                index=index,
+                id=new_id(),
+                type=event.type,
+                channel=channel,
+                campaign_id=event.campaign_id,
+                lead_id=event.lead_id,
+                step=event.step,
+                occurred_at=event.occurred_at.astimezone(UTC),
+                properties=event.properties,
+                client_id=event.client_id,
+            )
+        )
+    return valid, errors
+
+
+_INSERT_EVENTS = text(
+    """
+    INSERT INTO events (id, tenant_id, type, channel, campaign_id, lead_id, step, occurred_at,
+                        properties, client_id, simulated)
+    SELECT e.id, :tenant_id, e.type, e.channel, e.campaign_id, e.lead_id, e.step, e.occurred_at,
+           e.properties::jsonb, e.client_id, :simulated
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]), CAST(:channels AS text[]),
+                CAST(:campaigns AS uuid[]), CAST(:leads AS uuid[]), CAST(:steps AS int[]),
+                CAST(:times AS timestamptz[]), CAST(:props AS text[]), CAST(:client_ids AS text[]))
+         AS e(id, type, channel, campaign_id, lead_id, step, occurred_at, properties, client_id)
+    ON CONFLICT (tenant_id, client_id) WHERE client_id IS NOT NULL DO NOTHING
+    RETURNING id
+    """
+)
+
+# The row lock taken by the upsert makes prev_* the exact values it replaced, even when
+# concurrent batches touch the same lead.
+_UPSERT_STATE = text(
+    """
+    INSERT INTO lead_metric_state AS s (tenant_id, campaign_id, lead_id, step, metric, simulated,
+                                        channel, first_at, last_at, total, prev_first_at,
+                                        prev_channel)
+    SELECT :tenant_id, u.campaign_id, u.lead_id, u.step, u.metric, :simulated, u.channel,
+           u.first_at, u.last_at, u.total, NULL, NULL
+    FROM unnest(CAST(:campaigns AS uuid[]), CAST(:leads AS uuid[]), CAST(:steps AS int[]),
+                CAST(:metrics AS text[]), CAST(:channels AS text[]),
+                CAST(:firsts AS timestamptz[]), CAST(:lasts AS timestamptz[]),
+                CAST(:totals AS bigint[]))
+         AS u(campaign_id, lead_id, step, metric, channel, first_at, last_at, total)
+    ORDER BY u.campaign_id, u.lead_id, u.step, u.metric
+    ON CONFLICT (tenant_id, campaign_id, lead_id, step, metric, simulated) DO UPDATE SET
+        prev_first_at = s.first_at,
+        prev_channel = s.channel,
+        channel = CASE WHEN EXCLUDED.first_at < s.first_at THEN EXCLUDED.channel
+                       ELSE s.channel END,
+        first_at = LEAST(s.first_at, EXCLUDED.first_at),
+        last_at = GREATEST(s.last_at, EXCLUDED.last_at),
+        total = s.total + EXCLUDED.total
+    RETURNING campaign_id, lead_id, step, metric, channel, first_at, prev_first_at, prev_channel
+    """
+)
+
+_UPSERT_CAMPAIGN_ROLLUP = text(
+    """
+    INSERT INTO analytics_campaign_rollups AS r (tenant_id, campaign_id, metric, bucket, channel,
+                                                  simulated, total, uniques)
+    SELECT :tenant_id, u.campaign_id, u.metric, u.bucket, u.channel, :simulated, u.total, u.uniques
+    FROM unnest(CAST(:campaigns AS uuid[]), CAST(:metrics AS text[]),
+                CAST(:buckets AS timestamptz[]), CAST(:channels AS text[]),
+                CAST(:totals AS bigint[]), CAST(:uniques AS bigint[]))
+         AS u(campaign_id, metric, bucket, channel, total, uniques)
+    ORDER BY u.campaign_id, u.metric, u.bucket, u.channel
+    ON CONFLICT (tenant_id, campaign_id, metric, bucket, channel, simulated) DO UPDATE SET
+        total = r.total + EXCLUDED.total,
+        uniques = r.uniques + EXCLUDED.uniques
+    """
+)
+
+_UPSERT_TENANT_ROLLUP = text(
+    """
+    INSERT INTO analytics_tenant_rollups AS r (tenant_id, metric, bucket, channel, simulated,
+                                                total, uniques)
+    SELECT :tenant_id, u.metric, u.bucket, u.channel, :simulated, u.total, u.uniques
+    FROM unnest(CAST(:metrics AS text[]), CAST(:buckets AS timestamptz[]),
+                CAST(:channels AS text[]), CAST(:totals AS bigint[]), CAST(:uniques AS bigint[]))
+         AS u(metric, bucket, channel, total, uniques)
+    ORDER BY u.metric, u.bucket, u.channel
+    ON CONFLICT (tenant_id, metric, bucket, channel, simulated) DO UPDATE SET
+        total = r.total + EXCLUDED.total,
+        uniques = r.uniques + EXCLUDED.uniques
+    """
+)
+
+
+_UPSERT_TENANT_DAILY = text(
+    """
+    INSERT INTO analytics_tenant_daily AS r (tenant_id, metric, day, channel, simulated,
+                                             total, uniques)
+    SELECT :tenant_id, u.metric, u.day, u.channel, :simulated, u.total, u.uniques
+    FROM unnest(CAST(:metrics AS text[]), CAST(:days AS date[]),
+                CAST(:channels AS text[]), CAST(:totals AS bigint[]), CAST(:uniques AS bigint[]))
+         AS u(metric, day, channel, total, uniques)
+    ORDER BY u.metric, u.day, u.channel
+    ON CONFLICT (tenant_id, metric, day, channel, simulated) DO UPDATE SET
+        total = r.total + EXCLUDED.total,
+        uniques = r.uniques + EXCLUDED.uniques
+    """
+)
+
+
+async def _store(
+    session: AsyncSession, tenant_id: uuid.UUID, events: list[ValidEvent], simulated: bool
+) -> set[uuid.UUID]:
+    result = await session.execute(
+        _INSERT_EVENTS,
+        {
+            "tenant_id": tenant_id,
+            "simulated": simulated,
+            "ids": [e.id for e in events],
+            "types": [e.type for e in events],
+            "channels": [e.channel for e in events],
+            "campaigns": [e.campaign_id for e in events],
+            "leads": [e.lead_id for e in events],
+            "steps": [e.step for e in events],
+            "times": [e.occurred_at for e in events],
+            "props": [json.dumps(e.properties) for e in events],
+            "client_ids": [e.client_id for e in events],
+        },
+    )
+    return {row.id for row in result}
+
+
+async def _maintain_analytics(
+    session: AsyncSession, tenant_id: uuid.UUID, events: list[ValidEvent], simulated: bool
+) -> None:
+    # Per-lead state: one row per (campaign, lead, step, metric); step 0 is the campaign level.
+    state: dict[tuple[uuid.UUID, uuid.UUID, int, str], list[Any]] = {}
+    totals: dict[tuple[uuid.UUID, str, datetime, str], list[int]] = defaultdict(lambda: [0, 0])
+    for event in events:
+        bucket = bucket_of(event.occurred_at)
+        for metric in metrics_of(event.type, event.properties):
+            totals[(event.campaign_id, metric, bucket, event.channel)][0] += 1
+            for step in (0, event.step) if event.step else (0,):
+                key = (event.campaign_id, event.lead_id, step, metric)
+                acc = state.get(key)
+                if acc is None:
+                    state[key] = [event.occurred_at, event.channel, event.occurred_at, 1]
+                else:
+                    if event.occurred_at < acc[0]:
+                        acc[0], acc[1] = event.occurred_at, event.channel
+                    acc[2] = max(acc[2], event.occurred_at)
+                    acc[3] += 1
+    keys = sorted(state, key=lambda k: (str(k[0]), str(k[1]), k[2], k[3]))
+    returned = await session.execute(
+        _UPSERT_STATE,
+        {
+            "tenant_id": tenant_id,
+            "simulated": simulated,
+            "campaigns": [k[0] for k in keys],
+            "leads": [k[1] for k in keys],
+            "steps": [k[2] for k in keys],
+            "metrics": [k[3] for k in keys],
+            "channels": [state[k][1] for k in keys],
+            "firsts": [state[k][0] for k in keys],
+            "lasts": [state[k][2] for k in keys],
+            "totals": [state[k][3] for k in keys],
+        },
+    )
+    # A lead counts once per metric and campaign, in the bucket of its first occurrence; an
+    # out-of-order event that moves the first occurrence earlier moves that count with it.
+    for row in returned:
+        if row.step != 0:
+            continue
+        if row.prev_first_at is None:
+            totals[(row.campaign_id, row.metric, bucket_of(row.first_at), row.channel)][1] += 1
+        elif row.first_at < row.prev_first_at:
+            totals[(row.campaign_id, row.metric, bucket_of(row.first_at), row.channel)][1] += 1
+            old = (row.campaign_id, row.metric, bucket_of(row.prev_first_at), row.prev_channel)
+            totals[old][1] -= 1
+    rows = sorted(
+        ((k, v) for k, v in totals.items() if v[0] or v[1]),
+        key=lambda kv: (str(kv[0][0]), kv[0][1], kv[0][2], kv[0][3]),
+    )
+    await session.execute(
+        _UPSERT_CAMPAIGN_ROLLUP,
+        {
+            "tenant_id": tenant_id,
+            "simulated": simulated,
+            "campaigns": [k[0] for k, _ in rows],
+            "metrics": [k[1] for k, _ in rows],
+            "buckets": [k[2] for k, _ in rows],
+            "channels": [k[3] for k, _ in rows],
+            "totals": [v[0] for _, v in rows],
+            "uniques": [v[1] for _, v in rows],
+        },
+    )
+    tenant_totals: dict[tuple[str, datetime, str], list[int]] = defaultdict(lambda: [0, 0])
+    for (_, metric, bucket, channel), (total, uniques) in rows:
+        entry = tenant_totals[(metric, bucket, channel)]
+        entry[0] += total
+        entry[1] += uniques
+    tenant_rows = sorted(tenant_totals.items())
+    await session.execute(
+        _UPSERT_TENANT_ROLLUP,
+        {
+            "tenant_id": tenant_id,
+            "simulated": simulated,
+            "metrics": [k[0] for k, _ in tenant_rows],
+            "buckets": [k[1] for k, _ in tenant_rows],
+            "channels": [k[2] for k, _ in tenant_rows],
+            "totals": [v[0] for _, v in tenant_rows],
+            "uniques": [v[1] for _, v in tenant_rows],
+        },
+    )
+    daily: dict[tuple[str, date, str], list[int]] = defaultdict(lambda: [0, 0])
+    for (metric, bucket, channel), (total, uniques) in tenant_rows:
+        entry = daily[(metric, bucket.date(), channel)]
+        entry[0] += total
+        entry[1] += uniques
+    daily_rows = sorted((k, v) for k, v in daily.items() if v[0] or v[1])
+    await session.execute(
+        _UPSERT_TENANT_DAILY,
+        {
+            "tenant_id": tenant_id,
+            "simulated": simulated,
+            "metrics": [k[0] for k, _ in daily_rows],
+            "days": [k[1] for k, _ in daily_rows],
+            "channels": [k[2] for k, _ in daily_rows],
+            "totals": [v[0] for _, v in daily_rows],
+            "uniques": [v[1] for _, v in daily_rows],
+        },
+    )
+
+
+async def _update_leads(
+    session: AsyncSession, tenant_id: uuid.UUID, events: list[ValidEvent], actor: Actor | Principal
+) -> None:
+    best: dict[uuid.UUID, tuple[str, ValidEvent]] = {}
+    engaged_at: dict[uuid.UUID, datetime] = {}
+    suppress: dict[uuid.UUID, str] = {}
+    for event in events:
+        status = lead_status_after(event.type, event.properties)
+        if status is None:
+            continue
+        if status != "contacted":
+            engaged_at[event.lead_id] = max(
+                engaged_at.get(event.lead_id, event.occurred_at), event.occurred_at
+            )
+        if event.type in SUPPRESSING:
+            suppress[event.lead_id] = SUPPRESSING[event.type]
+        current = best.get(event.lead_id)
+        if (
+            current is None
+            or STATUS_RANK[status] > STATUS_RANK[current[0]]
+            or (
+                STATUS_RANK[status] == STATUS_RANK[current[0]]
+                and event.occurred_at > current[1].occurred_at
+            )
+        ):
+            best[event.lead_id] = (status, event)
+    if not best:
+        return
+    changes: dict[str, list[str]] = {}
+    contacted_only = sorted(lead for lead, (status, _) in best.items() if status == "contacted")
+    if contacted_only:
+        contacted_rows = await session.execute(
+            text(
+                "UPDATE leads SET status = 'contacted', updated_at = now() "
+                "WHERE tenant_id = :t AND id = ANY(:ids) AND status = 'new' RETURNING id"
+            ),
+            {"t": tenant_id, "ids": contacted_only},
+        )
+        for row in contacted_rows:
+            changes[str(row.id)] = ["new", "contacted"]
+    engaged = sorted(lead for lead, (status, _) in best.items() if status != "contacted")
+    if engaged:
+        lead_rows = await session.execute(
+            text(
+                "SELECT id, email, status, last_engaged_at FROM leads "
+                "WHERE tenant_id = :t AND id = ANY(:ids) ORDER BY id FOR UPDATE"
+            ),
+            {"t": tenant_id, "ids": engaged},
+        )
+        updates: list[dict[str, Any]] = []
+        for lead in lead_rows.all():
+            status, event = best[lead.id]
+            new_status = lead.status
+            if STATUS_RANK[status] > STATUS_RANK.get(lead.status, 0) or (
+                STATUS_RANK[status] == STATUS_RANK.get(lead.status, 0)
+                and status != lead.status
+                and (lead.last_engaged_at is None or event.occurred_at > lead.last_engaged_at)
+            ):
+                new_status = status
+            last = engaged_at[lead.id]
+            if lead.last_engaged_at is not None:
+                last = max(last, lead.last_engaged_at)
+            updates.append({"id": lead.id, "status": new_status, "last": last})
+            if new_status != lead.status:
+                changes[str(lead.id)] = [lead.status, new_status]
+            if lead.id in suppress:
+                await add_suppression(
+                    session, tenant_id, lead.email, suppress[lead.id], lead_id=lead.id
+                )
+        await session.execute(
+            text(
+                "UPDATE leads SET status = u.status, last_engaged_at = u.last, updated_at = now() "
+                "FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS text[]), "
+                "CAST(:lasts AS timestamptz[])) AS u(id, status, last) "
+                "WHERE leads.tenant_id = :t AND leads.id = u.id"
+            ),
+            {
+                "t": tenant_id,
+                "ids": [u["id"] for u in updates],
+                "statuses": [u["status"] for u in updates],
+                "lasts": [u["last"] for u in updates],
+            },
+        )
+    if changes:
+        # One audit entry per batch: a batch can change hundreds of leads at once.
+        await record(
+            session,
+            "lead.status_changed",
+            tenant_id=tenant_id,
+            actor=actor,
+            targets=[Target("lead", lead_id) for lead_id in sorted(changes)],
+            metadata={"cause": "events", "changes": changes},
+        )
+        await hooks.lead_states_changed(
+            session,
+            tenant_id,
+            [(uuid.UUID(lead_id), before, after) for lead_id, (before, after) in changes.items()],
+            cause="event",
+        )
+
+
+async def ingest(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    items: Sequence[Any],
+    *,
+    actor: Actor | Principal = SYSTEM,
+    campaign_id: uuid.UUID | None = None,
+    simulated: bool = False,
+    max_future: timedelta = timedelta(minutes=5),
+) -> BatchReport:
+    """Validate, store and account for a batch; each event is accepted, a duplicate or refused."""
+    valid, errors = await validate_events(
+        session, tenant_id, items, campaign_id=campaign_id, max_future=max_future
+    )
+    results: dict[int, EventResult] = {
+        index: EventResult(index=index, status="rejected", errors=problems)
+        for index, problems in errors.items()
+    }
+    first_by_client: dict[str, ValidEvent] = {}
+    fresh: list[ValidEvent] = []
+    for event in valid:
+        if event.client_id is not None:
+            if event.client_id in first_by_client:
+                results[event.index] = EventResult(
+                    index=event.index, status="duplicate", id=first_by_client[event.client_id].id
+                )
+                continue
+            first_by_client[event.client_id] = event
+        fresh.append(event)
+    inserted_ids = await _store(session, tenant_id, fresh, simulated) if fresh else set()
+    inserted = [e for e in fresh if e.id in inserted_ids]
+    repeated = [e for e in fresh if e.id not in inserted_ids]
+    if repeated:
+        stored = await session.execute(
+            text("SELECT id, client_id FROM events WHERE tenant_id = :t AND client_id = ANY(:c)"),
+            {"t": tenant_id, "c": [e.client_id for e in repeated]},
+        )
+        existing = {row.client_id: row.id for row in stored}
+        for event in repeated:
+            results[event.index] = EventResult(
+                index=event.index, status="duplicate", id=existing.get(event.client_id)
+            )
+            # Same-batch duplicates point at the stored event, not the discarded new id.
+            for other in list(results.values()):
+                if other.status == "duplicate" and other.id == event.id:
+                    other.id = existing.get(event.client_id)
+    for event in inserted:
+        results[event.index] = EventResult(index=event.index, status="accepted", id=event.id)
+    if inserted:
+        await _maintain_analytics(session, tenant_id, inserted, simulated)
+        if not simulated:
+            await _update_leads(session, tenant_id, inserted, actor)
+            engagement = [
+                {
+                    "id": str(e.id),
+                    "type": e.type,
+                    "lead_id": str(e.lead_id),
+                    "campaign_id": str(e.campaign_id),
+                    "occurred_at": e.occurred_at.isoformat(),
+                    "properties": e.properties,
+                }
+                for e in inserted
+                if e.type.endswith((".replied", ".bounced", ".unsubscribed", ".spam_reported"))
+                or e.type.startswith("meeting.")
+            ]
+            if engagement:
+                await hooks.engagement_recorded(session, tenant_id, events=engagement)
+    ordered = [results[i] for i in sorted(results)]
+    return BatchReport(
+        accepted=sum(r.status == "accepted" for r in ordered),
+        duplicates=sum(r.status == "duplicate" for r in ordered),
+        rejected=sum(r.status == "rejected" for r in ordered),
+        results=ordered,
+    )

@@ -1,0 +1,509 @@
+"""Leads: CRUD, search, bulk import with a per-row report, and the suppression list."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from artisan.audit.recorder import Target, record
+from artisan.auth.principal import Principal
+from artisan.campaigns import hooks
+from artisan.core.errors import Conflict, NotFound, ValidationFailed
+from artisan.core.ids import new_id
+from artisan.core.pagination import PageParams, paginate
+from artisan.leads.schemas import (
+    MAX_IMPORT_ROWS,
+    ImportReport,
+    LeadCreate,
+    LeadOut,
+    LeadUpdate,
+    RejectedRow,
+    SuppressionCreate,
+)
+from artisan.models.lead import LeadDB, SuppressionDB
+from artisan.tenants.limits import COUNTERS, effective_limits
+from artisan.tenants.service import check_limit, get_tenant
+
+LEAD_FIELDS = (
+    "first_name",
+    "last_name",
+    "company",
+    "title",
+    "phone",
+    "linkedin_url",
+    "timezone",
+    "custom_fields",
+    "status",
+    "source",
+)
+
+
+def lead_out(lead: LeadDB, *, suppressed: bool = False) -> LeadOut:
+    """The wire form of a lead."""
+    return LeadOut(
+        id=lead.id,
+        email=lead.email,
+        first_name=lead.first_name,
+        last_name=lead.last_name,
+        company=lead.company,
+        title=lead.title,
+        phone=lead.phone,
+        linkedin_url=lead.linkedin_url,
+        timezone=lead.timezone,
+        custom_fields=dict(lead.custom_fields or {}),
+        status=lead.status,
+        source=lead.source,
+        suppressed=suppressed,
+        last_engaged_at=lead.last_engaged_at,
+        created_at=lead.created_at,
+        updated_at=lead.updated_at,
+    )
+
+
+def _target(lead: LeadDB) -> Target:
+    return Target("lead", str(lead.id), lead.email)
+
+
+async def is_suppressed(session: AsyncSession, tenant_id: uuid.UUID, email: str) -> bool:
+    """Whether an address is on the tenant's suppression list."""
+    query = select(SuppressionDB.id).where(
+        SuppressionDB.tenant_id == tenant_id, SuppressionDB.email == email.lower()
+    )
+    return (await session.execute(query)).first() is not None
+
+
+async def _email_taken(
+    session: AsyncSession, tenant_id: uuid.UUID, email: str, *, other_than: uuid.UUID | None = None
+) -> bool:
+    query = select(LeadDB.id).where(
+        LeadDB.tenant_id == tenant_id, func.lower(LeadDB.email) == email.lower()
+    )
+    if other_than is not None:
+        query = query.where(LeadDB.id != other_than)
+    return (await session.execute(query)).first() is not None
+
+
+async def create_lead(session: AsyncSession, principal: Principal, data: LeadCreate) -> LeadDB:
+    """Create one lead; a taken email is a 409 and the plan's lead limit applies."""
+    tenant_id = principal.tenant_id
+    await check_limit(session, tenant_id, "leads")
+    if await _email_taken(session, tenant_id, data.email):
+        raise Conflict(f"A lead with the email {data.email} exists", code="lead_exists")
+    values = data.model_dump(exclude={"email"}, exclude_none=True)
+    lead = LeadDB(tenant_id=tenant_id, email=data.email, **values)
+    lead.custom_fields = values.get("custom_fields", {})
+    lead.status = values.get("status", "new")
+    session.add(lead)
+    await session.flush()
+    await session.refresh(lead)
+    await record(
+        session, "lead.created", tenant_id=tenant_id, actor=principal, targets=[_target(lead)]
+    )
+    await hooks.leads_created(session, tenant_id, [(lead.id, lead.email)])
+    return lead
+
+
+async def get_lead(
+    session: AsyncSession, principal: Principal, lead_id: uuid.UUID, *, for_update: bool = False
+) -> LeadDB:
+    """A lead of the principal's tenant; 404 for anything else."""
+    query = select(LeadDB).where(LeadDB.id == lead_id, LeadDB.tenant_id == principal.tenant_id)
+    if for_update:
+        query = query.with_for_update()
+    lead = (await session.execute(query)).scalar_one_or_none()
+    if lead is None:
+        raise NotFound("No such lead")
+    return lead
+
+
+async def update_lead(
+    session: AsyncSession, principal: Principal, lead_id: uuid.UUID, data: LeadUpdate
+) -> LeadDB:
+    """Change a lead's fields; a manual status change is recorded like any other."""
+    lead = await get_lead(session, principal, lead_id, for_update=True)
+    changes = data.model_dump(exclude_unset=True)
+    if "email" in changes:
+        if changes["email"] is None:
+            raise ValidationFailed("email cannot be removed", code="email_required")
+        if await _email_taken(session, lead.tenant_id, changes["email"], other_than=lead.id):
+            raise Conflict(f"A lead with the email {changes['email']} exists", code="lead_exists")
+    if changes.get("status", "") is None:
+        raise ValidationFailed("status cannot be removed", code="status_required")
+    previous_status = lead.status
+    for key, value in changes.items():
+        if key == "custom_fields" and value is None:
+            value = {}
+        setattr(lead, key, value)
+    if changes:
+        await session.flush()
+        await session.refresh(lead)
+        await record(
+            session,
+            "lead.updated",
+            tenant_id=lead.tenant_id,
+            actor=principal,
+            targets=[_target(lead)],
+            metadata={"changed": sorted(changes)},
+        )
+    if lead.status != previous_status:
+        await hooks.lead_states_changed(
+            session, lead.tenant_id, [(lead.id, previous_status, lead.status)], cause="manual"
+        )
+    return lead
+
+
+async def delete_lead(session: AsyncSession, principal: Principal, lead_id: uuid.UUID) -> None:
+    """Delete a lead and its enrolments; its past events stay in analytics."""
+    lead = await get_lead(session, principal, lead_id, for_update=True)
+    await record(
+        session, "lead.deleted", tenant_id=lead.tenant_id, actor=principal, targets=[_target(lead)]
+    )
+    await session.delete(lead)
+    await session.flush()
+
+
+def lead_list_query(
+    tenant_id: uuid.UUID,
+    *,
+    status: str | None,
+    source: str | None,
+    company: str | None,
+    q: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+) -> Select[Any]:
+    """The tenant's leads with the list filters applied."""
+    query = select(LeadDB).where(LeadDB.tenant_id == tenant_id)
+    if status is not None:
+        query = query.where(LeadDB.status == status)
+    if source is not None:
+        query = query.where(LeadDB.source == source)
+    if company is not None:
+        query = query.where(func.lower(LeadDB.company) == company.lower())
+    if created_after is not None:
+        query = query.where(LeadDB.created_at >= created_after)
+    if created_before is not None:
+        query = query.where(LeadDB.created_at < created_before)
+    if q:
+        escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        query = query.where(
+            or_(
+                func.lower(LeadDB.email).like(pattern, escape="\\"),
+                func.lower(func.coalesce(LeadDB.first_name, "")).like(pattern, escape="\\"),
+                func.lower(func.coalesce(LeadDB.last_name, "")).like(pattern, escape="\\"),
+                func.lower(func.coalesce(LeadDB.company, "")).like(pattern, escape="\\"),
+            )
+        )
+    return query
+
+
+async def list_leads(
+    session: AsyncSession, principal: Principal, params: PageParams, **filters: Any
+) -> tuple[list[LeadDB], str | None]:
+    """One page of the tenant's leads, newest first."""
+    rows, cursor = await paginate(
+        session, lead_list_query(principal.tenant_id, **filters), LeadDB.id, params
+    )
+    return list(rows), cursor
+
+
+async def suppressed_emails(
+    session: AsyncSession, tenant_id: uuid.UUID, emails: list[str]
+) -> set[str]:
+    """Which of these (lower-cased) addresses are suppressed."""
+    if not emails:
+        return set()
+    query = select(SuppressionDB.email).where(
+        SuppressionDB.tenant_id == tenant_id, SuppressionDB.email.in_(emails)
+    )
+    return set((await session.execute(query)).scalars())
+
+
+def _errors_of(exc: ValidationError) -> list[str]:
+    messages = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err.get("loc", ())) or "row"
+        messages.append(f"{where}: {err.get('msg', 'invalid')}")
+    return messages
+
+
+async def import_leads(
+    session: AsyncSession,
+    principal: Principal,
+    rows: list[dict[str, Any]],
+    *,
+    on_duplicate: str,
+    source: str | None,
+    via: str,
+) -> ImportReport:
+    """Validate each row on its own, create the new leads, skip or update duplicates."""
+    tenant_id = principal.tenant_id
+    rejected: list[RejectedRow] = []
+    valid: list[tuple[int, LeadCreate]] = []
+    seen: set[str] = set()
+    for number, raw in enumerate(rows, start=1):
+        email = raw.get("email") if isinstance(raw, dict) else None
+        shown = str(email)[:320] if email is not None else None
+        try:
+            if not isinstance(raw, dict):
+                raise ValueError("each row must be an object")
+            lead = LeadCreate.model_validate(raw)
+        except ValidationError as exc:
+            rejected.append(RejectedRow(row=number, email=shown, errors=_errors_of(exc)))
+            continue
+        except ValueError as exc:
+            rejected.append(RejectedRow(row=number, email=shown, errors=[str(exc)]))
+            continue
+        key = lead.email.lower()
+        if key in seen:
+            rejected.append(
+                RejectedRow(row=number, email=lead.email, errors=["email repeats an earlier row"])
+            )
+            continue
+        seen.add(key)
+        valid.append((number, lead))
+
+    # Lock the tenant first so concurrent imports cannot both pass the plan's limit.
+    tenant = await get_tenant(session, tenant_id, for_update=True)
+    existing_rows = (
+        await session.execute(
+            select(LeadDB).where(
+                LeadDB.tenant_id == tenant_id, func.lower(LeadDB.email).in_(list(seen))
+            )
+        )
+        if seen
+        else None
+    )
+    existing = (
+        {lead.email.lower(): lead for lead in existing_rows.scalars()} if existing_rows else {}
+    )
+    limit = effective_limits(tenant.plan, tenant.limit_overrides)["leads"]
+    room = max(0, limit - await COUNTERS["leads"](session, tenant_id))
+
+    to_create: list[dict[str, Any]] = []
+    created_rows: list[int] = []
+    updated = skipped = 0
+    for number, lead in valid:
+        current = existing.get(lead.email.lower())
+        values = lead.model_dump(exclude={"email"}, exclude_none=True)
+        if current is not None:
+            if on_duplicate == "update":
+                for key, value in values.items():
+                    setattr(current, key, value)
+                updated += 1
+            else:
+                skipped += 1
+            continue
+        if len(to_create) >= room:
+            rejected.append(
+                RejectedRow(
+                    row=number,
+                    email=lead.email,
+                    errors=[f"the plan allows {limit} leads; this row would exceed it"],
+                )
+            )
+            continue
+        values.setdefault("source", source)
+        # Multi-row VALUES needs every row to name the same columns.
+        row_values: dict[str, Any] = dict.fromkeys(LEAD_FIELDS)
+        row_values.update(custom_fields={}, status="new")
+        row_values.update(values)
+        to_create.append({"tenant_id": tenant_id, "email": lead.email, **row_values})
+        created_rows.append(number)
+
+    created_ids: list[uuid.UUID] = []
+    if to_create:
+        for values in to_create:
+            values["id"] = new_id()
+        statement = (
+            insert(LeadDB)
+            .values(to_create)
+            .on_conflict_do_nothing()
+            .returning(LeadDB.id, LeadDB.email)
+        )
+        inserted = (await session.execute(statement)).all()
+        created_ids = [row.id for row in inserted]
+        # A concurrent import may have taken an address between our read and our insert.
+        lost = {v["email"].lower() for v in to_create} - {row.email.lower() for row in inserted}
+        skipped += len(lost)
+        await hooks.leads_created(session, tenant_id, [(row.id, row.email) for row in inserted])
+    await session.flush()
+    rejected.sort(key=lambda r: r.row)
+    report = ImportReport(
+        received=len(rows),
+        created=len(created_ids),
+        updated=updated,
+        skipped=skipped,
+        rejected=rejected,
+        created_ids=created_ids,
+    )
+    await record(
+        session,
+        "lead.imported",
+        tenant_id=tenant_id,
+        actor=principal,
+        metadata={
+            "via": via,
+            "received": report.received,
+            "created": report.created,
+            "updated": report.updated,
+            "skipped": report.skipped,
+            "rejected": len(report.rejected),
+        },
+    )
+    return report
+
+
+CSV_COLUMNS = {"email", *LEAD_FIELDS}
+
+
+def parse_csv(content: bytes) -> list[dict[str, Any]]:
+    """Rows of an uploaded CSV as dicts; `custom.<name>` columns become custom fields."""
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed("The file is not UTF-8 text", code="invalid_csv") from exc
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames or "email" not in [f.strip().lower() for f in reader.fieldnames]:
+        raise ValidationFailed(
+            "The CSV needs a header row with an email column", code="invalid_csv"
+        )
+    unknown = [
+        f
+        for f in reader.fieldnames
+        if f.strip().lower() not in CSV_COLUMNS and not f.strip().lower().startswith("custom.")
+    ]
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown CSV columns: {', '.join(unknown)}", code="invalid_csv", columns=unknown
+        )
+    rows: list[dict[str, Any]] = []
+    try:
+        for record_ in reader:
+            if len(rows) >= MAX_IMPORT_ROWS:
+                raise ValidationFailed(
+                    f"A CSV import takes at most {MAX_IMPORT_ROWS} rows", code="too_many_rows"
+                )
+            row: dict[str, Any] = {}
+            custom: dict[str, Any] = {}
+            for name, value in record_.items():
+                if name is None:
+                    row["__extra__"] = value
+                    continue
+                key = name.strip().lower()
+                value = (value or "").strip()
+                if value == "":
+                    continue
+                if key.startswith("custom."):
+                    custom[name.strip()[len("custom.") :]] = value
+                else:
+                    row[key] = value
+            if custom:
+                row["custom_fields"] = custom
+            rows.append(row)
+    except csv.Error as exc:
+        raise ValidationFailed(f"The CSV cannot be read: {exc}", code="invalid_csv") from exc
+    if not rows:
+        raise ValidationFailed("The CSV has no data rows", code="invalid_csv")
+    return rows
+
+
+async def add_suppression(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    email: str,
+    reason: str,
+    *,
+    note: str | None = None,
+    lead_id: uuid.UUID | None = None,
+) -> bool:
+    """Suppress an address (idempotent); True when it was not suppressed before."""
+    statement = (
+        insert(SuppressionDB)
+        .values(tenant_id=tenant_id, email=email.lower(), reason=reason, note=note, lead_id=lead_id)
+        .on_conflict_do_nothing(constraint="uq_lead_suppressions_email")
+        .returning(SuppressionDB.id)
+    )
+    added = (await session.execute(statement)).first() is not None
+    if added:
+        await hooks.lead_suppressed(session, tenant_id, email=email.lower(), reason=reason)
+    return added
+
+
+async def suppress(
+    session: AsyncSession, principal: Principal, data: SuppressionCreate
+) -> SuppressionDB:
+    """Suppress an address by hand; an address already suppressed is a 409."""
+    tenant_id = principal.tenant_id
+    lead_id = (
+        await session.execute(
+            select(LeadDB.id).where(
+                LeadDB.tenant_id == tenant_id, func.lower(LeadDB.email) == data.email.lower()
+            )
+        )
+    ).scalar_one_or_none()
+    if not await add_suppression(
+        session, tenant_id, data.email, data.reason, note=data.note, lead_id=lead_id
+    ):
+        raise Conflict(f"{data.email} is already suppressed", code="already_suppressed")
+    row = (
+        await session.execute(
+            select(SuppressionDB).where(
+                SuppressionDB.tenant_id == tenant_id, SuppressionDB.email == data.email.lower()
+            )
+        )
+    ).scalar_one()
+    await record(
+        session,
+        "lead.suppressed",
+        tenant_id=tenant_id,
+        actor=principal,
+        targets=[Target("suppression", str(row.id), row.email)],
+        metadata={"reason": data.reason},
+    )
+    return row
+
+
+async def list_suppressions(
+    session: AsyncSession, principal: Principal, params: PageParams, reason: str | None
+) -> tuple[list[SuppressionDB], str | None]:
+    """One page of the suppression list, newest first."""
+    query = select(SuppressionDB).where(SuppressionDB.tenant_id == principal.tenant_id)
+    if reason is not None:
+        query = query.where(SuppressionDB.reason == reason)
+    rows, cursor = await paginate(session, query, SuppressionDB.id, params)
+    return list(rows), cursor
+
+
+async def unsuppress(
+    session: AsyncSession, principal: Principal, suppression_id: uuid.UUID
+) -> None:
+    """Take an address off the suppression list."""
+    row = (
+        await session.execute(
+            delete(SuppressionDB)
+            .where(
+                SuppressionDB.id == suppression_id, SuppressionDB.tenant_id == principal.tenant_id
+            )
+            .returning(SuppressionDB.email, SuppressionDB.reason)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("No such suppression")
+    await record(
+        session,
+        "lead.unsuppressed",
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        targets=[Target("suppression", str(suppression_id), row.email)],
+        metadata={"reason": row.reason},
+    )
