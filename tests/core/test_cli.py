@@ -43,7 +43,16 @@ async def artisan(*args: str, **env: str) -> tuple[int, str]:
 async def test_help_lists_the_commands() -> None:
     code, output = await artisan("--help")
     assert code == 0
-    for command in ("serve", "migrate", "create-tenant", "create-superuser", "seed-demo"):
+    for command in (
+        "serve",
+        "migrate",
+        "create-tenant",
+        "create-superuser",
+        "seed-demo",
+        "worker",
+        "beat",
+        "audit",
+    ):
         assert command in output
 
 
