@@ -17,7 +17,7 @@ from artisan.api_keys import keys
 from artisan.api_keys.usage import USAGE_HASH, flush_usage
 from tests.api_keys.helpers import bearer, captured_statements, issue_key, keys_path
 from tests.conftest import TEST_REDIS_URL, client_for
-from tests.factories import signed_in_user
+from tests.factories import make_tenant, make_user, sign_in, signed_in_user
 
 
 async def _wait_until_listening(app: FastAPI) -> None:
@@ -234,3 +234,34 @@ async def test_cached_keys_live_no_longer_than_the_ttl(
         await asyncio.sleep(1.6)
         response = await client.get("/api/api-keys/current", headers=headers)
         assert response.status_code == 401
+
+
+async def test_creator_role_change_reaches_cached_keys_at_once(
+    app_factory: Callable[..., FastAPI], redis_client: aioredis.Redis
+) -> None:
+    app = app_factory(redis_url=TEST_REDIS_URL, api_key_cache_ttl_seconds=300)
+    async with client_for(app) as client:
+        tenant = await make_tenant(app)
+        creator = await sign_in(client, await make_user(app, tenant))
+        other_admin = await sign_in(client, await make_user(app, tenant))
+        created = await issue_key(client, creator, scopes=["webhooks:read", "webhooks:write"])
+        headers = bearer(created["secret"])
+        webhooks = f"/api/admin/{creator.tenant_id}/webhooks"
+        assert (await client.get(webhooks, headers=headers)).status_code == 200
+        await _wait_until_listening(app)
+        # Served from this process's cache from now on.
+        assert (await client.get(webhooks, headers=headers)).status_code == 200
+        assert len(app.state.api_keys.cache) == 1
+        demoted = await client.patch(
+            f"/api/admin/{creator.tenant_id}/users/{creator.user_id}",
+            headers=other_admin.headers,
+            json={"role": "manager"},
+        )
+        assert demoted.status_code == 200, demoted.text
+        # webhooks:read stays within a manager's role; the admin-only write scope is gone.
+        refused = await client.post(
+            webhooks, headers=headers, json={"url": "https://hooks.example.com/x"}
+        )
+        assert refused.status_code == 403
+        assert refused.json()["required_scope"] == "webhooks:write"
+        assert (await client.get(webhooks, headers=headers)).status_code == 200

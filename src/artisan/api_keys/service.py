@@ -82,6 +82,30 @@ def _invalidate_after_commit(
     on_commit(session, invalidate)
 
 
+async def forget_keys_of_creator(
+    session: AsyncSession,
+    authenticator: ApiKeyAuthenticator,
+    tenant_id: uuid.UUID,
+    creator_id: uuid.UUID,
+) -> None:
+    """After commit, make every process re-read the keys a user created (their role changed)."""
+    key_ids = (
+        (
+            await session.execute(
+                select(ApiKeyDB.id).where(
+                    ApiKeyDB.tenant_id == tenant_id,
+                    ApiKeyDB.created_by_id == creator_id,
+                    ApiKeyDB.revoked_at.is_(None),
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for key_id in key_ids:
+        _invalidate_after_commit(session, authenticator, key_id)
+
+
 def _tenant_keys(principal: Principal) -> Select[ApiKeyDB]:
     return select(ApiKeyDB).where(ApiKeyDB.tenant_id == principal.tenant_id)
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from artisan.api_keys.routes import Authenticator
 from artisan.auth.dependencies import require_tenant_role
 from artisan.auth.principal import Principal
 from artisan.core.db import SessionDep
@@ -67,9 +68,11 @@ async def update_user(
     data: UserUpdate,
     principal: TenantAdmin,
     session: SessionDep,
+    authenticator: Authenticator,
 ) -> UserOut:
     """Rename a user, change their role, or deactivate/reactivate them."""
-    return service.user_out(await service.update_user(session, principal, user_id, data))
+    user = await service.update_user(session, principal, user_id, data, authenticator)
+    return service.user_out(user)
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)

@@ -9,6 +9,8 @@ from datetime import timedelta
 from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from artisan.api_keys.service import forget_keys_of_creator
+from artisan.api_keys.verifier import ApiKeyAuthenticator
 from artisan.audit.recorder import Target, record
 from artisan.auth.principal import Principal
 from artisan.auth.tokens import TokenService
@@ -148,7 +150,11 @@ async def _ensure_another_admin(session: AsyncSession, principal: Principal, use
 
 
 async def update_user(
-    session: AsyncSession, principal: Principal, user_id: uuid.UUID, data: UserUpdate
+    session: AsyncSession,
+    principal: Principal,
+    user_id: uuid.UUID,
+    data: UserUpdate,
+    authenticator: ApiKeyAuthenticator,
 ) -> UserDB:
     """Rename, change the role of, deactivate or reactivate a user."""
     user = await get_user(session, principal, user_id, for_update=True)
@@ -169,6 +175,8 @@ async def update_user(
     if "role" in fields and data.role is not None and data.role != user.role:
         changes["role"] = {"from": user.role.value, "to": data.role.value}
         user.role = data.role
+        # Keys never hold more than their creator's role: cached ones must see the new role now.
+        await forget_keys_of_creator(session, authenticator, principal.tenant_id, user.id)
     if "is_active" in fields and data.is_active is not None and data.is_active != user.is_active:
         if data.is_active:
             await check_limit(session, principal.tenant_id, "users")
