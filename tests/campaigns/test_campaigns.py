@@ -122,6 +122,7 @@ async def test_crud_and_template_validation(app: FastAPI, client: httpx.AsyncCli
         {"name": ""},
         {"name": "x", "schedule": {"timezone": "Nowhere"}},
         {"name": "x", "schedule": {"send_from": "18:00", "send_until": "09:00"}},
+        {"name": "x", "schedule": {"send_from": "00:00:00Z", "end_at": "2000-01-01T00:00:00Z"}},
         {
             "name": "x",
             "schedule": {"start_at": "2026-01-02T00:00:00", "end_at": "2026-01-01T00:00:00Z"},

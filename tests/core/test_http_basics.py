@@ -179,3 +179,29 @@ async def test_unexpected_errors_are_500_problems_with_a_logged_trace(
     logged = [r for r in caplog.records if "unhandled_exception" in str(r.msg)]
     assert logged
     assert logged[0].exc_info is not None
+
+
+async def test_text_postgresql_cannot_store_is_a_422(client: httpx.AsyncClient) -> None:
+    # A NUL character and a lone surrogate are valid JSON escapes but not storable text: the
+    # surrogate is refused by validation, the NUL by PostgreSQL (mapped to the same 4xx family).
+    for company, code in (("Acme\\u0000Corp", "invalid_text"), ("Acme\\udac8Corp", "validation_error")):
+        body = (
+            '{"company_name": "' + company + '", "email": "nul@example.com", '
+            '"password": "a-long-password", "name": "N"}'
+        )
+        response = await client.post(
+            "/api/auth/signup", content=body.encode(), headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == code
+    # Nothing was created: the same email signs up cleanly afterwards.
+    clean = await client.post(
+        "/api/auth/signup",
+        json={
+            "company_name": "Acme",
+            "email": "nul@example.com",
+            "password": "a-long-password",
+            "name": "N",
+        },
+    )
+    assert clean.status_code == 201

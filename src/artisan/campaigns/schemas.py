@@ -76,6 +76,16 @@ class Schedule(BaseModel):
             raise ValueError("times must carry a UTC offset")
         return value
 
+    @field_validator("send_from", "send_until")
+    @classmethod
+    def _wall_clock(cls, value: time) -> time:
+        # Sending hours are wall-clock times in the schedule's time zone, never an offset.
+        if value.tzinfo is not None:
+            raise ValueError(
+                "sending hours are local times in `timezone`; give them without an offset"
+            )
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> Schedule:
         if self.start_at and self.end_at and self.end_at <= self.start_at:

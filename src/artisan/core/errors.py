@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -144,6 +145,27 @@ _HTTP_CODES = {
 }
 
 
+# character_not_in_repertoire (a NUL byte), untranslatable_character (\u0000 inside JSON).
+_UNSTORABLE_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
+
+
+def _is_unstorable_text(exc: BaseException) -> bool:
+    """Whether a database error comes from text PostgreSQL cannot store (bad input, not a bug)."""
+    pending: list[BaseException | None] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, UnicodeError):
+            return True
+        if getattr(current, "sqlstate", None) in _UNSTORABLE_TEXT_SQLSTATES:
+            return True
+        pending += [getattr(current, "orig", None), current.__cause__, current.__context__]
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Make every error, the framework's included, answer problem+json."""
 
@@ -175,6 +197,20 @@ def install_error_handlers(app: FastAPI) -> None:
             "validation_error",
             "The request is not valid; see errors",
             errors=errors,
+        )
+
+    @app.exception_handler(StatementError)
+    async def _database_error(request: Request, exc: StatementError) -> JSONResponse:
+        if _is_unstorable_text(exc):
+            return problem_response(
+                _request_id(request),
+                422,
+                "invalid_text",
+                "Text fields must be valid Unicode without NUL characters",
+            )
+        log.exception("unhandled_exception", exc_type=type(exc).__name__)
+        return problem_response(
+            _request_id(request), 500, "internal_error", "An unexpected error occurred"
         )
 
     @app.exception_handler(Exception)
