@@ -91,8 +91,8 @@ def parse_args() -> argparse.Namespace:
         "--api-events", type=int, default=100_000, help="events sent through the API"
     )
     parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--clients", type=int, default=4, help="concurrent API clients")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent API clients")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--runs", type=int, default=50, help="timed runs per query")
     parser.add_argument(
         "--queries-only",

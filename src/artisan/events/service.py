@@ -471,28 +471,34 @@ async def _update_leads(
     return changes
 
 
-async def _announce_changes(
+async def _announce(
     session: AsyncSession,
     tenant_id: uuid.UUID,
     changes: dict[str, list[str]],
-    actor: Actor | Principal,
+    inserted: list[ValidEvent],
 ) -> None:
     if changes:
-        # One audit entry per batch: a batch can change hundreds of leads at once.
-        await record(
-            session,
-            "lead.status_changed",
-            tenant_id=tenant_id,
-            actor=actor,
-            targets=[Target("lead", lead_id) for lead_id in sorted(changes)],
-            metadata={"cause": "events", "changes": changes},
-        )
         await hooks.lead_states_changed(
             session,
             tenant_id,
             [(uuid.UUID(lead_id), before, after) for lead_id, (before, after) in changes.items()],
             cause="event",
         )
+    engagement = [
+        {
+            "id": str(e.id),
+            "type": e.type,
+            "lead_id": str(e.lead_id),
+            "campaign_id": str(e.campaign_id),
+            "occurred_at": e.occurred_at.isoformat(),
+            "properties": e.properties,
+        }
+        for e in inserted
+        if e.type.endswith((".replied", ".bounced", ".unsubscribed", ".spam_reported"))
+        or e.type.startswith("meeting.")
+    ]
+    if engagement:
+        await hooks.engagement_recorded(session, tenant_id, events=engagement)
 
 
 async def ingest(
@@ -544,27 +550,23 @@ async def ingest(
     for event in inserted:
         results[event.index] = EventResult(index=event.index, status="accepted", id=event.id)
     if inserted:
-        # The rollups' rows and the audit chain are shared by every batch of the tenant: they
-        # come last, so their locks are held for the shortest time before the commit.
-        changes = {} if simulated else await _update_leads(session, tenant_id, inserted)
-        await _maintain_analytics(session, tenant_id, inserted, simulated)
+        # The rollups' recent rows and the audit chain are shared by every batch of the tenant,
+        # so concurrent batches queue on them until the holder commits: they come last.
+        changes: dict[str, list[str]] = {}
         if not simulated:
-            await _announce_changes(session, tenant_id, changes, actor)
-            engagement = [
-                {
-                    "id": str(e.id),
-                    "type": e.type,
-                    "lead_id": str(e.lead_id),
-                    "campaign_id": str(e.campaign_id),
-                    "occurred_at": e.occurred_at.isoformat(),
-                    "properties": e.properties,
-                }
-                for e in inserted
-                if e.type.endswith((".replied", ".bounced", ".unsubscribed", ".spam_reported"))
-                or e.type.startswith("meeting.")
-            ]
-            if engagement:
-                await hooks.engagement_recorded(session, tenant_id, events=engagement)
+            changes = await _update_leads(session, tenant_id, inserted)
+            await _announce(session, tenant_id, changes, inserted)
+        await _maintain_analytics(session, tenant_id, inserted, simulated)
+        if changes:
+            # One audit entry per batch: a batch can change hundreds of leads at once.
+            await record(
+                session,
+                "lead.status_changed",
+                tenant_id=tenant_id,
+                actor=actor,
+                targets=[Target("lead", lead_id) for lead_id in sorted(changes)],
+                metadata={"cause": "events", "changes": changes},
+            )
     ordered = [results[i] for i in sorted(results)]
     return BatchReport(
         accepted=sum(r.status == "accepted" for r in ordered),
