@@ -143,3 +143,74 @@ async def test_simulated_events_emit_nothing_and_no_endpoint_writes_nothing(
     assert simulated.json()["generated"] > 0
     types = {event_type for event_type, _ in await _emitted(admin_engine, listening.tenant_id)}
     assert types == {"lead.created"}
+
+
+async def test_bounces_and_unsubscribes_in_one_batch_announce_each_new_suppression(
+    app: FastAPI, client: httpx.AsyncClient, admin_engine: AsyncEngine
+) -> None:
+    admin = await signed_in_user(app, client)
+    await _subscribe(client, admin, "lead.suppressed", "lead.status_changed")
+    campaign = await make_campaign(client, admin.headers)
+    bouncer = await make_lead(client, admin.headers, email="Bounce@Example.com")
+    leaver = await make_lead(client, admin.headers, email="leaver@example.com")
+    known = await make_lead(client, admin.headers, email="known@example.com")
+    listed = await client.post(
+        "/api/leads/suppressions", json={"email": "known@example.com"}, headers=admin.headers
+    )
+    assert listed.status_code == 201, listed.text
+
+    def event(kind: str, who: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "campaign_id": campaign["id"],
+            "lead_id": who["id"],
+            "occurred_at": T0,
+        }
+
+    batch = await client.post(
+        "/api/events/batch",
+        json={
+            "events": [
+                event("email.bounced", bouncer),
+                event("email.unsubscribed", leaver),
+                event("email.bounced", known),
+                event("email.bounced", bouncer),
+            ]
+        },
+        headers=admin.headers,
+    )
+    assert batch.status_code == 200, batch.text
+    assert batch.json()["accepted"] == 4
+
+    emitted = await _emitted(admin_engine, admin.tenant_id)
+    suppressed = sorted(
+        (payload["email"], payload["reason"])
+        for event_type, payload in emitted
+        if event_type == "lead.suppressed"
+    )
+    # The address suppressed by hand beforehand is announced once, by that earlier request.
+    assert suppressed == [
+        ("bounce@example.com", "bounced"),
+        ("known@example.com", "manual"),
+        ("leaver@example.com", "unsubscribed"),
+    ]
+    changed = {
+        payload["lead_id"]: payload["status"]
+        for event_type, payload in emitted
+        if event_type == "lead.status_changed"
+    }
+    assert changed == {
+        bouncer["id"]: "bounced",
+        leaver["id"]: "unsubscribed",
+        known["id"]: "bounced",
+    }
+    async with admin_engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT email, reason FROM lead_suppressions WHERE tenant_id = :t"),
+            {"t": admin.tenant_id},
+        )
+        assert sorted(tuple(row) for row in rows) == [
+            ("bounce@example.com", "bounced"),
+            ("known@example.com", "manual"),
+            ("leaver@example.com", "unsubscribed"),
+        ]

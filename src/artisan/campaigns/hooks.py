@@ -80,6 +80,21 @@ async def lead_suppressed(
     await emit_events(session, tenant_id, [("lead.suppressed", payload)])
 
 
+async def leads_suppressed(
+    session: AsyncSession, tenant_id: uuid.UUID, entries: Sequence[tuple[str, str]]
+) -> None:
+    """Addresses joined the suppression list (email, reason): `lead.suppressed` each."""
+    now = utcnow()
+    await emit_events(
+        session,
+        tenant_id,
+        [
+            ("lead.suppressed", {"email": email, "reason": reason, "occurred_at": now})
+            for email, reason in entries
+        ],
+    )
+
+
 def lifecycle_event(previous_status: str, status: str) -> str | None:
     """The webhook event announcing a campaign's move from one status to another."""
     return _LIFECYCLE_EVENTS.get((previous_status, status)) or _STATUS_EVENTS.get(status)

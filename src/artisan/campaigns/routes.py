@@ -28,6 +28,7 @@ from artisan.core.db import SessionDep
 from artisan.core.errors import problem_responses
 from artisan.core.pagination import Page, PageParams, page_params
 from artisan.events.routes import ingest_for_campaign
+from artisan.events.schemas import BatchReport
 
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
 Reader = Annotated[Principal, Depends(require_scope("campaigns:read"))]
@@ -182,6 +183,7 @@ router.add_api_route(
     "/{campaign_id}/events",
     ingest_for_campaign,
     methods=["POST"],
+    response_model=BatchReport,
     tags=["events"],
     responses=_ERRORS,
 )

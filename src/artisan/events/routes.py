@@ -58,11 +58,17 @@ async def ingest_one(
 @router.post("/batch", response_model=BatchReport, responses=_ERRORS)
 async def ingest_batch(
     batch: EventBatch, principal: Writer, session: SessionDep, request: Request
-) -> BatchReport:
+) -> Response:
     """Ingest up to 1,000 events; each is accepted, a duplicate (by `client_id`) or rejected."""
-    return await service.ingest(
+    report = await service.ingest(
         session, principal.tenant_id, batch.events, actor=principal, max_future=_max_future(request)
     )
+    return _report_response(report)
+
+
+def _report_response(report: BatchReport) -> Response:
+    # The report is built by the service from typed values: serialised once, not re-validated.
+    return Response(content=report.model_dump_json(), media_type="application/json")
 
 
 async def ingest_for_campaign(
@@ -71,7 +77,7 @@ async def ingest_for_campaign(
     principal: Writer,
     session: SessionDep,
     request: Request,
-) -> BatchReport:
+) -> Response:
     """Ingest up to 1,000 events of one campaign (`campaign_id` may be left out of each event)."""
     found = await session.execute(
         text("SELECT 1 FROM campaigns WHERE tenant_id = :t AND id = :c"),
@@ -79,7 +85,7 @@ async def ingest_for_campaign(
     )
     if found.first() is None:
         raise NotFound("No such campaign")
-    return await service.ingest(
+    report = await service.ingest(
         session,
         principal.tenant_id,
         batch.events,
@@ -87,3 +93,4 @@ async def ingest_for_campaign(
         campaign_id=campaign_id,
         max_future=_max_future(request),
     )
+    return _report_response(report)

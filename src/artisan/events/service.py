@@ -8,10 +8,10 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +28,7 @@ from artisan.events.catalog import (
     metrics_of,
 )
 from artisan.events.schemas import BatchReport, EventIn, EventResult
-from artisan.leads.service import add_suppression
+from artisan.leads.service import add_suppressions
 
 BUCKET = timedelta(minutes=15)
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -57,6 +57,10 @@ class ValidEvent:
     client_id: str | None
 
 
+_EVENT_LIST = TypeAdapter(list[EventIn])
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _messages(exc: ValidationError) -> list[str]:
     return [
         f"{'.'.join(str(p) for p in err.get('loc', ())) or 'event'}: {err.get('msg', 'invalid')}"
@@ -64,28 +68,32 @@ def _messages(exc: ValidationError) -> list[str]:
     ]
 
 
-async def _campaign_steps(
-    session: AsyncSession, tenant_id: uuid.UUID, ids: set[uuid.UUID]
-) -> dict[uuid.UUID, list[dict[str, Any]]]:
-    if not ids:
-        return {}
+async def _references(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    campaign_ids: set[uuid.UUID],
+    lead_ids: set[uuid.UUID],
+) -> tuple[dict[uuid.UUID, list[str | None]], set[uuid.UUID]]:
+    """The batch's campaigns (each step's channel) and known leads, in one round trip."""
     rows = await session.execute(
-        text("SELECT id, steps FROM campaigns WHERE tenant_id = :t AND id = ANY(:ids)"),
-        {"t": tenant_id, "ids": list(ids)},
+        text(
+            "SELECT true AS is_campaign, c.id, ARRAY(SELECT s.value->>'channel' "
+            "FROM jsonb_array_elements(COALESCE(c.steps, '[]'::jsonb)) WITH ORDINALITY "
+            "AS s(value, n) ORDER BY s.n) AS channels "
+            "FROM campaigns c WHERE c.tenant_id = :t AND c.id = ANY(:campaigns) "
+            "UNION ALL "
+            "SELECT false, l.id, NULL FROM leads l WHERE l.tenant_id = :t AND l.id = ANY(:leads)"
+        ),
+        {"t": tenant_id, "campaigns": list(campaign_ids), "leads": list(lead_ids)},
     )
-    return {row.id: list(row.steps or []) for row in rows}
-
-
-async def _known_leads(
-    session: AsyncSession, tenant_id: uuid.UUID, ids: set[uuid.UUID]
-) -> set[uuid.UUID]:
-    if not ids:
-        return set()
-    rows = await session.execute(
-        text("SELECT id FROM leads WHERE tenant_id = :t AND id = ANY(:ids)"),
-        {"t": tenant_id, "ids": list(ids)},
-    )
-    return {row.id for row in rows}
+    campaigns: dict[uuid.UUID, list[str | None]] = {}
+    leads: set[uuid.UUID] = set()
+    for is_campaign, row_id, channels in rows:
+        if is_campaign:
+            campaigns[row_id] = channels
+        else:
+            leads.add(row_id)
+    return campaigns, leads
 
 
 async def validate_events(
@@ -100,11 +108,19 @@ async def validate_events(
     errors: dict[int, list[str]] = {}
     parsed: list[tuple[int, EventIn]] = []
     latest = utcnow() + max_future
-    for index, item in enumerate(items):
-        try:
-            event = EventIn.model_validate(item)
-        except ValidationError as exc:
-            errors[index] = _messages(exc)
+    try:
+        # One pass over the whole batch; only a batch with a malformed event pays per-item.
+        models: list[EventIn | ValidationError] = list(_EVENT_LIST.validate_python(items))
+    except ValidationError:
+        models = []
+        for item in items:
+            try:
+                models.append(EventIn.model_validate(item))
+            except ValidationError as exc:
+                models.append(exc)
+    for index, event in enumerate(models):
+        if isinstance(event, ValidationError):
+            errors[index] = _messages(event)
             continue
         problems: list[str] = []
         if campaign_id is not None:
@@ -121,10 +137,16 @@ async def validate_events(
             errors[index] = problems
         else:
             parsed.append((index, event))
-    campaigns = await _campaign_steps(
-        session, tenant_id, {e.campaign_id for _, e in parsed if e.campaign_id}
+    campaigns, leads = (
+        await _references(
+            session,
+            tenant_id,
+            {e.campaign_id for _, e in parsed if e.campaign_id},
+            {e.lead_id for _, e in parsed},
+        )
+        if parsed
+        else ({}, set())
     )
-    leads = await _known_leads(session, tenant_id, {e.lead_id for _, e in parsed})
     valid: list[ValidEvent] = []
     for index, event in parsed:
         assert event.campaign_id is not None
@@ -139,7 +161,7 @@ async def validate_events(
             if event.step > len(steps):
                 problems.append(f"step: the campaign has {len(steps)} steps")
             else:
-                step_channel = steps[event.step - 1].get("channel")
+                step_channel = steps[event.step - 1]
         implied = default_channel(event.type)
         channel = implied or event.channel or step_channel or "email"
         if channel not in EVENT_CHANNELS:
@@ -168,92 +190,125 @@ async def validate_events(
     return valid, errors
 
 
+# Answers only the ids that were not stored (a client id seen before): usually none, so the
+# reply stays small whatever the batch size.
 _INSERT_EVENTS = text(
     """
-    INSERT INTO events (id, tenant_id, type, channel, campaign_id, lead_id, step, occurred_at,
-                        properties, client_id, simulated)
-    SELECT e.id, :tenant_id, e.type, e.channel, e.campaign_id, e.lead_id, e.step, e.occurred_at,
-           e.properties::jsonb, e.client_id, :simulated
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]), CAST(:channels AS text[]),
-                CAST(:campaigns AS uuid[]), CAST(:leads AS uuid[]), CAST(:steps AS int[]),
-                CAST(:times AS timestamptz[]), CAST(:props AS text[]), CAST(:client_ids AS text[]))
-         AS e(id, type, channel, campaign_id, lead_id, step, occurred_at, properties, client_id)
-    ON CONFLICT (tenant_id, client_id) WHERE client_id IS NOT NULL DO NOTHING
-    RETURNING id
+    WITH batch AS (
+        SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]),
+                             CAST(:channels AS text[]), CAST(:campaigns AS uuid[]),
+                             CAST(:leads AS uuid[]), CAST(:steps AS int[]),
+                             CAST(:times AS timestamptz[]), CAST(:props AS text[]),
+                             CAST(:client_ids AS text[]))
+             AS e(id, type, channel, campaign_id, lead_id, step, occurred_at, properties,
+                  client_id)
+    ),
+    stored AS (
+        INSERT INTO events (id, tenant_id, type, channel, campaign_id, lead_id, step,
+                            occurred_at, properties, client_id, simulated)
+        SELECT e.id, :tenant_id, e.type, e.channel, e.campaign_id, e.lead_id, e.step,
+               e.occurred_at, e.properties::jsonb, e.client_id, :simulated
+        FROM batch AS e
+        ON CONFLICT (tenant_id, client_id) WHERE client_id IS NOT NULL DO NOTHING
+        RETURNING id
+    )
+    SELECT id FROM batch EXCEPT SELECT id FROM stored
     """
 )
 
-# The row lock taken by the upsert makes prev_* the exact values it replaced, even when
-# concurrent batches touch the same lead.
-_UPSERT_STATE = text(
+# One statement keeps the per-lead state and the three rollups. The row lock taken by the state
+# upsert makes prev_* the exact values it replaced, even when concurrent batches touch the same
+# lead; a lead counts once per metric and campaign, in the bucket of its first occurrence, so an
+# out-of-order event that moves the first occurrence earlier moves that count with it. Every
+# upsert takes its rows in key order, the same order in every batch, so batches cannot deadlock.
+_MAINTAIN_ANALYTICS = text(
     """
-    INSERT INTO lead_metric_state AS s (tenant_id, campaign_id, lead_id, step, metric, simulated,
-                                        channel, first_at, last_at, total, prev_first_at,
-                                        prev_channel)
-    SELECT :tenant_id, u.campaign_id, u.lead_id, u.step, u.metric, :simulated, u.channel,
-           u.first_at, u.last_at, u.total, NULL, NULL
-    FROM unnest(CAST(:campaigns AS uuid[]), CAST(:leads AS uuid[]), CAST(:steps AS int[]),
-                CAST(:metrics AS text[]), CAST(:channels AS text[]),
-                CAST(:firsts AS timestamptz[]), CAST(:lasts AS timestamptz[]),
-                CAST(:totals AS bigint[]))
-         AS u(campaign_id, lead_id, step, metric, channel, first_at, last_at, total)
-    ORDER BY u.campaign_id, u.lead_id, u.step, u.metric
-    ON CONFLICT (tenant_id, campaign_id, lead_id, step, metric, simulated) DO UPDATE SET
-        prev_first_at = s.first_at,
-        prev_channel = s.channel,
-        channel = CASE WHEN EXCLUDED.first_at < s.first_at THEN EXCLUDED.channel
-                       ELSE s.channel END,
-        first_at = LEAST(s.first_at, EXCLUDED.first_at),
-        last_at = GREATEST(s.last_at, EXCLUDED.last_at),
-        total = s.total + EXCLUDED.total
-    RETURNING campaign_id, lead_id, step, metric, channel, first_at, prev_first_at, prev_channel
-    """
-)
-
-_UPSERT_CAMPAIGN_ROLLUP = text(
-    """
-    INSERT INTO analytics_campaign_rollups AS r (tenant_id, campaign_id, metric, bucket, channel,
-                                                  simulated, total, uniques)
-    SELECT :tenant_id, u.campaign_id, u.metric, u.bucket, u.channel, :simulated, u.total, u.uniques
-    FROM unnest(CAST(:campaigns AS uuid[]), CAST(:metrics AS text[]),
-                CAST(:buckets AS timestamptz[]), CAST(:channels AS text[]),
-                CAST(:totals AS bigint[]), CAST(:uniques AS bigint[]))
-         AS u(campaign_id, metric, bucket, channel, total, uniques)
-    ORDER BY u.campaign_id, u.metric, u.bucket, u.channel
-    ON CONFLICT (tenant_id, campaign_id, metric, bucket, channel, simulated) DO UPDATE SET
-        total = r.total + EXCLUDED.total,
-        uniques = r.uniques + EXCLUDED.uniques
-    """
-)
-
-_UPSERT_TENANT_ROLLUP = text(
-    """
-    INSERT INTO analytics_tenant_rollups AS r (tenant_id, metric, bucket, channel, simulated,
-                                                total, uniques)
-    SELECT :tenant_id, u.metric, u.bucket, u.channel, :simulated, u.total, u.uniques
-    FROM unnest(CAST(:metrics AS text[]), CAST(:buckets AS timestamptz[]),
-                CAST(:channels AS text[]), CAST(:totals AS bigint[]), CAST(:uniques AS bigint[]))
-         AS u(metric, bucket, channel, total, uniques)
-    ORDER BY u.metric, u.bucket, u.channel
-    ON CONFLICT (tenant_id, metric, bucket, channel, simulated) DO UPDATE SET
-        total = r.total + EXCLUDED.total,
-        uniques = r.uniques + EXCLUDED.uniques
-    """
-)
-
-
-_UPSERT_TENANT_DAILY = text(
-    """
-    INSERT INTO analytics_tenant_daily AS r (tenant_id, metric, day, channel, simulated,
-                                             total, uniques)
-    SELECT :tenant_id, u.metric, u.day, u.channel, :simulated, u.total, u.uniques
-    FROM unnest(CAST(:metrics AS text[]), CAST(:days AS date[]),
-                CAST(:channels AS text[]), CAST(:totals AS bigint[]), CAST(:uniques AS bigint[]))
-         AS u(metric, day, channel, total, uniques)
-    ORDER BY u.metric, u.day, u.channel
-    ON CONFLICT (tenant_id, metric, day, channel, simulated) DO UPDATE SET
-        total = r.total + EXCLUDED.total,
-        uniques = r.uniques + EXCLUDED.uniques
+    WITH state AS (
+        INSERT INTO lead_metric_state AS s (tenant_id, campaign_id, lead_id, step, metric,
+                                            simulated, channel, first_at, last_at, total,
+                                            prev_first_at, prev_channel)
+        SELECT :tenant_id, u.campaign_id, u.lead_id, u.step, u.metric, :simulated, u.channel,
+               u.first_at, u.last_at, u.total, NULL, NULL
+        FROM unnest(CAST(:s_campaigns AS uuid[]), CAST(:s_leads AS uuid[]),
+                    CAST(:s_steps AS int[]), CAST(:s_metrics AS text[]),
+                    CAST(:s_channels AS text[]), CAST(:s_firsts AS timestamptz[]),
+                    CAST(:s_lasts AS timestamptz[]), CAST(:s_totals AS bigint[]))
+             AS u(campaign_id, lead_id, step, metric, channel, first_at, last_at, total)
+        ORDER BY u.campaign_id, u.lead_id, u.step, u.metric
+        ON CONFLICT (tenant_id, campaign_id, lead_id, step, metric, simulated) DO UPDATE SET
+            prev_first_at = s.first_at,
+            prev_channel = s.channel,
+            channel = CASE WHEN EXCLUDED.first_at < s.first_at THEN EXCLUDED.channel
+                           ELSE s.channel END,
+            first_at = LEAST(s.first_at, EXCLUDED.first_at),
+            last_at = GREATEST(s.last_at, EXCLUDED.last_at),
+            total = s.total + EXCLUDED.total
+        RETURNING campaign_id, step, metric, channel, first_at, prev_first_at, prev_channel
+    ),
+    moved AS (
+        SELECT campaign_id, metric, first_at, channel, prev_first_at, prev_channel
+        FROM state
+        WHERE step = 0 AND (prev_first_at IS NULL OR first_at < prev_first_at)
+    ),
+    delta AS (
+        SELECT d.campaign_id, d.metric, d.bucket, d.channel,
+               sum(d.total)::bigint AS total, sum(d.uniques)::bigint AS uniques
+        FROM (
+            SELECT t.campaign_id, t.metric, t.bucket, t.channel, t.total, 0 AS uniques
+            FROM unnest(CAST(:t_campaigns AS uuid[]), CAST(:t_metrics AS text[]),
+                        CAST(:t_buckets AS timestamptz[]), CAST(:t_channels AS text[]),
+                        CAST(:t_totals AS bigint[]))
+                 AS t(campaign_id, metric, bucket, channel, total)
+            UNION ALL
+            SELECT campaign_id, metric, to_timestamp(floor(extract(epoch FROM first_at) / 900) * 900),
+                   channel, 0, 1
+            FROM moved
+            UNION ALL
+            SELECT campaign_id, metric,
+                   to_timestamp(floor(extract(epoch FROM prev_first_at) / 900) * 900),
+                   prev_channel, 0, -1
+            FROM moved
+            WHERE prev_first_at IS NOT NULL
+        ) AS d
+        GROUP BY d.campaign_id, d.metric, d.bucket, d.channel
+        HAVING sum(d.total) <> 0 OR sum(d.uniques) <> 0
+    ),
+    campaign_rollup AS (
+        INSERT INTO analytics_campaign_rollups AS r (tenant_id, campaign_id, metric, bucket,
+                                                      channel, simulated, total, uniques)
+        SELECT :tenant_id, campaign_id, metric, bucket, channel, :simulated, total, uniques
+        FROM delta
+        ORDER BY campaign_id, metric, bucket, channel
+        ON CONFLICT (tenant_id, campaign_id, metric, bucket, channel, simulated) DO UPDATE SET
+            total = r.total + EXCLUDED.total,
+            uniques = r.uniques + EXCLUDED.uniques
+    ),
+    tenant_rollup AS (
+        INSERT INTO analytics_tenant_rollups AS r (tenant_id, metric, bucket, channel, simulated,
+                                                    total, uniques)
+        SELECT :tenant_id, metric, bucket, channel, :simulated, sum(total), sum(uniques)
+        FROM delta
+        GROUP BY metric, bucket, channel
+        HAVING sum(total) <> 0 OR sum(uniques) <> 0
+        ORDER BY metric, bucket, channel
+        ON CONFLICT (tenant_id, metric, bucket, channel, simulated) DO UPDATE SET
+            total = r.total + EXCLUDED.total,
+            uniques = r.uniques + EXCLUDED.uniques
+    ),
+    tenant_daily AS (
+        INSERT INTO analytics_tenant_daily AS r (tenant_id, metric, day, channel, simulated,
+                                                 total, uniques)
+        SELECT :tenant_id, metric, (bucket AT TIME ZONE 'UTC')::date, channel, :simulated,
+               sum(total), sum(uniques)
+        FROM delta
+        GROUP BY metric, (bucket AT TIME ZONE 'UTC')::date, channel
+        HAVING sum(total) <> 0 OR sum(uniques) <> 0
+        ORDER BY metric, (bucket AT TIME ZONE 'UTC')::date, channel
+        ON CONFLICT (tenant_id, metric, day, channel, simulated) DO UPDATE SET
+            total = r.total + EXCLUDED.total,
+            uniques = r.uniques + EXCLUDED.uniques
+    )
+    SELECT count(*) FROM delta
     """
 )
 
@@ -261,6 +316,7 @@ _UPSERT_TENANT_DAILY = text(
 async def _store(
     session: AsyncSession, tenant_id: uuid.UUID, events: list[ValidEvent], simulated: bool
 ) -> set[uuid.UUID]:
+    """Insert the events; answers the ids of those a stored client id turned away."""
     result = await session.execute(
         _INSERT_EVENTS,
         {
@@ -273,7 +329,7 @@ async def _store(
             "leads": [e.lead_id for e in events],
             "steps": [e.step for e in events],
             "times": [e.occurred_at for e in events],
-            "props": [json.dumps(e.properties) for e in events],
+            "props": [_dumps(e.properties) if e.properties else "{}" for e in events],
             "client_ids": [e.client_id for e in events],
         },
     )
@@ -285,11 +341,11 @@ async def _maintain_analytics(
 ) -> None:
     # Per-lead state: one row per (campaign, lead, step, metric); step 0 is the campaign level.
     state: dict[tuple[uuid.UUID, uuid.UUID, int, str], list[Any]] = {}
-    totals: dict[tuple[uuid.UUID, str, datetime, str], list[int]] = defaultdict(lambda: [0, 0])
+    totals: dict[tuple[uuid.UUID, str, datetime, str], int] = defaultdict(int)
     for event in events:
         bucket = bucket_of(event.occurred_at)
         for metric in metrics_of(event.type, event.properties):
-            totals[(event.campaign_id, metric, bucket, event.channel)][0] += 1
+            totals[(event.campaign_id, metric, bucket, event.channel)] += 1
             for step in (0, event.step) if event.step else (0,):
                 key = (event.campaign_id, event.lead_id, step, metric)
                 acc = state.get(key)
@@ -300,91 +356,37 @@ async def _maintain_analytics(
                         acc[0], acc[1] = event.occurred_at, event.channel
                     acc[2] = max(acc[2], event.occurred_at)
                     acc[3] += 1
-    keys = sorted(state, key=lambda k: (str(k[0]), str(k[1]), k[2], k[3]))
-    returned = await session.execute(
-        _UPSERT_STATE,
-        {
-            "tenant_id": tenant_id,
-            "simulated": simulated,
-            "campaigns": [k[0] for k in keys],
-            "leads": [k[1] for k in keys],
-            "steps": [k[2] for k in keys],
-            "metrics": [k[3] for k in keys],
-            "channels": [state[k][1] for k in keys],
-            "firsts": [state[k][0] for k in keys],
-            "lasts": [state[k][2] for k in keys],
-            "totals": [state[k][3] for k in keys],
-        },
-    )
-    # A lead counts once per metric and campaign, in the bucket of its first occurrence; an
-    # out-of-order event that moves the first occurrence earlier moves that count with it.
-    for row in returned:
-        if row.step != 0:
-            continue
-        if row.prev_first_at is None:
-            totals[(row.campaign_id, row.metric, bucket_of(row.first_at), row.channel)][1] += 1
-        elif row.first_at < row.prev_first_at:
-            totals[(row.campaign_id, row.metric, bucket_of(row.first_at), row.channel)][1] += 1
-            old = (row.campaign_id, row.metric, bucket_of(row.prev_first_at), row.prev_channel)
-            totals[old][1] -= 1
-    rows = sorted(
-        ((k, v) for k, v in totals.items() if v[0] or v[1]),
-        key=lambda kv: (str(kv[0][0]), kv[0][1], kv[0][2], kv[0][3]),
-    )
+    if not state:
+        return
+    keys = list(state)
+    accs = list(state.values())
+    counted = list(totals)
     await session.execute(
-        _UPSERT_CAMPAIGN_ROLLUP,
+        _MAINTAIN_ANALYTICS,
         {
             "tenant_id": tenant_id,
             "simulated": simulated,
-            "campaigns": [k[0] for k, _ in rows],
-            "metrics": [k[1] for k, _ in rows],
-            "buckets": [k[2] for k, _ in rows],
-            "channels": [k[3] for k, _ in rows],
-            "totals": [v[0] for _, v in rows],
-            "uniques": [v[1] for _, v in rows],
-        },
-    )
-    tenant_totals: dict[tuple[str, datetime, str], list[int]] = defaultdict(lambda: [0, 0])
-    for (_, metric, bucket, channel), (total, uniques) in rows:
-        entry = tenant_totals[(metric, bucket, channel)]
-        entry[0] += total
-        entry[1] += uniques
-    tenant_rows = sorted(tenant_totals.items())
-    await session.execute(
-        _UPSERT_TENANT_ROLLUP,
-        {
-            "tenant_id": tenant_id,
-            "simulated": simulated,
-            "metrics": [k[0] for k, _ in tenant_rows],
-            "buckets": [k[1] for k, _ in tenant_rows],
-            "channels": [k[2] for k, _ in tenant_rows],
-            "totals": [v[0] for _, v in tenant_rows],
-            "uniques": [v[1] for _, v in tenant_rows],
-        },
-    )
-    daily: dict[tuple[str, date, str], list[int]] = defaultdict(lambda: [0, 0])
-    for (metric, bucket, channel), (total, uniques) in tenant_rows:
-        entry = daily[(metric, bucket.date(), channel)]
-        entry[0] += total
-        entry[1] += uniques
-    daily_rows = sorted((k, v) for k, v in daily.items() if v[0] or v[1])
-    await session.execute(
-        _UPSERT_TENANT_DAILY,
-        {
-            "tenant_id": tenant_id,
-            "simulated": simulated,
-            "metrics": [k[0] for k, _ in daily_rows],
-            "days": [k[1] for k, _ in daily_rows],
-            "channels": [k[2] for k, _ in daily_rows],
-            "totals": [v[0] for _, v in daily_rows],
-            "uniques": [v[1] for _, v in daily_rows],
+            "s_campaigns": [k[0] for k in keys],
+            "s_leads": [k[1] for k in keys],
+            "s_steps": [k[2] for k in keys],
+            "s_metrics": [k[3] for k in keys],
+            "s_channels": [a[1] for a in accs],
+            "s_firsts": [a[0] for a in accs],
+            "s_lasts": [a[2] for a in accs],
+            "s_totals": [a[3] for a in accs],
+            "t_campaigns": [k[0] for k in counted],
+            "t_metrics": [k[1] for k in counted],
+            "t_buckets": [k[2] for k in counted],
+            "t_channels": [k[3] for k in counted],
+            "t_totals": list(totals.values()),
         },
     )
 
 
 async def _update_leads(
-    session: AsyncSession, tenant_id: uuid.UUID, events: list[ValidEvent], actor: Actor | Principal
-) -> None:
+    session: AsyncSession, tenant_id: uuid.UUID, events: list[ValidEvent]
+) -> dict[str, list[str]]:
+    """Move the leads' statuses on and suppress bounced addresses; the status changes made."""
     best: dict[uuid.UUID, tuple[str, ValidEvent]] = {}
     engaged_at: dict[uuid.UUID, datetime] = {}
     suppress: dict[uuid.UUID, str] = {}
@@ -408,9 +410,9 @@ async def _update_leads(
             )
         ):
             best[event.lead_id] = (status, event)
-    if not best:
-        return
     changes: dict[str, list[str]] = {}
+    if not best:
+        return changes
     contacted_only = sorted(lead for lead, (status, _) in best.items() if status == "contacted")
     if contacted_only:
         contacted_rows = await session.execute(
@@ -432,6 +434,7 @@ async def _update_leads(
             {"t": tenant_id, "ids": engaged},
         )
         updates: list[dict[str, Any]] = []
+        suppressions: list[tuple[str, str, uuid.UUID]] = []
         for lead in lead_rows.all():
             status, event = best[lead.id]
             new_status = lead.status
@@ -448,9 +451,9 @@ async def _update_leads(
             if new_status != lead.status:
                 changes[str(lead.id)] = [lead.status, new_status]
             if lead.id in suppress:
-                await add_suppression(
-                    session, tenant_id, lead.email, suppress[lead.id], lead_id=lead.id
-                )
+                suppressions.append((lead.email, suppress[lead.id], lead.id))
+        if suppressions:
+            await add_suppressions(session, tenant_id, suppressions)
         await session.execute(
             text(
                 "UPDATE leads SET status = u.status, last_engaged_at = u.last, updated_at = now() "
@@ -465,22 +468,37 @@ async def _update_leads(
                 "lasts": [u["last"] for u in updates],
             },
         )
+    return changes
+
+
+async def _announce(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    changes: dict[str, list[str]],
+    inserted: list[ValidEvent],
+) -> None:
     if changes:
-        # One audit entry per batch: a batch can change hundreds of leads at once.
-        await record(
-            session,
-            "lead.status_changed",
-            tenant_id=tenant_id,
-            actor=actor,
-            targets=[Target("lead", lead_id) for lead_id in sorted(changes)],
-            metadata={"cause": "events", "changes": changes},
-        )
         await hooks.lead_states_changed(
             session,
             tenant_id,
             [(uuid.UUID(lead_id), before, after) for lead_id, (before, after) in changes.items()],
             cause="event",
         )
+    engagement = [
+        {
+            "id": str(e.id),
+            "type": e.type,
+            "lead_id": str(e.lead_id),
+            "campaign_id": str(e.campaign_id),
+            "occurred_at": e.occurred_at.isoformat(),
+            "properties": e.properties,
+        }
+        for e in inserted
+        if e.type.endswith((".replied", ".bounced", ".unsubscribed", ".spam_reported"))
+        or e.type.startswith("meeting.")
+    ]
+    if engagement:
+        await hooks.engagement_recorded(session, tenant_id, events=engagement)
 
 
 async def ingest(
@@ -512,9 +530,9 @@ async def ingest(
                 continue
             first_by_client[event.client_id] = event
         fresh.append(event)
-    inserted_ids = await _store(session, tenant_id, fresh, simulated) if fresh else set()
-    inserted = [e for e in fresh if e.id in inserted_ids]
-    repeated = [e for e in fresh if e.id not in inserted_ids]
+    refused_ids = await _store(session, tenant_id, fresh, simulated) if fresh else set()
+    inserted = [e for e in fresh if e.id not in refused_ids]
+    repeated = [e for e in fresh if e.id in refused_ids]
     if repeated:
         stored = await session.execute(
             text("SELECT id, client_id FROM events WHERE tenant_id = :t AND client_id = ANY(:c)"),
@@ -532,24 +550,23 @@ async def ingest(
     for event in inserted:
         results[event.index] = EventResult(index=event.index, status="accepted", id=event.id)
     if inserted:
-        await _maintain_analytics(session, tenant_id, inserted, simulated)
+        # The rollups' recent rows and the audit chain are shared by every batch of the tenant,
+        # so concurrent batches queue on them until the holder commits: they come last.
+        changes: dict[str, list[str]] = {}
         if not simulated:
-            await _update_leads(session, tenant_id, inserted, actor)
-            engagement = [
-                {
-                    "id": str(e.id),
-                    "type": e.type,
-                    "lead_id": str(e.lead_id),
-                    "campaign_id": str(e.campaign_id),
-                    "occurred_at": e.occurred_at.isoformat(),
-                    "properties": e.properties,
-                }
-                for e in inserted
-                if e.type.endswith((".replied", ".bounced", ".unsubscribed", ".spam_reported"))
-                or e.type.startswith("meeting.")
-            ]
-            if engagement:
-                await hooks.engagement_recorded(session, tenant_id, events=engagement)
+            changes = await _update_leads(session, tenant_id, inserted)
+            await _announce(session, tenant_id, changes, inserted)
+        await _maintain_analytics(session, tenant_id, inserted, simulated)
+        if changes:
+            # One audit entry per batch: a batch can change hundreds of leads at once.
+            await record(
+                session,
+                "lead.status_changed",
+                tenant_id=tenant_id,
+                actor=actor,
+                targets=[Target("lead", lead_id) for lead_id in sorted(changes)],
+                metadata={"cause": "events", "changes": changes},
+            )
     ordered = [results[i] for i in sorted(results)]
     return BatchReport(
         accepted=sum(r.status == "accepted" for r in ordered),

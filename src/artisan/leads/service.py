@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import Select, delete, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -437,6 +438,36 @@ async def add_suppression(
     if added:
         await hooks.lead_suppressed(session, tenant_id, email=email.lower(), reason=reason)
     return added
+
+
+async def add_suppressions(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    entries: Sequence[tuple[str, str, uuid.UUID | None]],
+) -> list[str]:
+    """Suppress many addresses at once (email, reason, lead id; idempotent); the ones added."""
+    rows = await session.execute(
+        text(
+            "INSERT INTO lead_suppressions (id, tenant_id, email, reason, lead_id) "
+            "SELECT s.id, :t, s.email, s.reason, s.lead_id "
+            "FROM unnest(CAST(:ids AS uuid[]), CAST(:emails AS text[]), "
+            "CAST(:reasons AS text[]), CAST(:leads AS uuid[])) "
+            "WITH ORDINALITY AS s(id, email, reason, lead_id, n) ORDER BY s.n "
+            "ON CONFLICT ON CONSTRAINT uq_lead_suppressions_email DO NOTHING "
+            "RETURNING email, reason"
+        ),
+        {
+            "t": tenant_id,
+            "ids": [new_id() for _ in entries],
+            "emails": [email.lower() for email, _, _ in entries],
+            "reasons": [reason for _, reason, _ in entries],
+            "leads": [lead_id for _, _, lead_id in entries],
+        },
+    )
+    added = [(row.email, row.reason) for row in rows]
+    if added:
+        await hooks.leads_suppressed(session, tenant_id, added)
+    return [email for email, _ in added]
 
 
 async def suppress(
