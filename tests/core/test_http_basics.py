@@ -184,7 +184,10 @@ async def test_unexpected_errors_are_500_problems_with_a_logged_trace(
 async def test_text_postgresql_cannot_store_is_a_422(client: httpx.AsyncClient) -> None:
     # A NUL character and a lone surrogate are valid JSON escapes but not storable text: the
     # surrogate is refused by validation, the NUL by PostgreSQL (mapped to the same 4xx family).
-    for company, code in (("Acme\\u0000Corp", "invalid_text"), ("Acme\\udac8Corp", "validation_error")):
+    for company, code in (
+        ("Acme\\u0000Corp", "invalid_text"),
+        ("Acme\\udac8Corp", "validation_error"),
+    ):
         body = (
             '{"company_name": "' + company + '", "email": "nul@example.com", '
             '"password": "a-long-password", "name": "N"}'
