@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artisan.core.errors import PayloadTooLarge
 from artisan.webhooks.delivery import DeliveryEngine, deliver_batch, drain
-from artisan.webhooks.emit import emit_event
+from artisan.webhooks.emit import emit_event, emit_events
 from tests.conftest import client_for
 from tests.factories import Account, signed_in_user
 from tests.webhooks.conftest import WEBHOOK_SETTINGS, Receiver, create_endpoint
@@ -684,3 +684,64 @@ async def test_record_skips_only_the_deliveries_whose_lease_was_lost(
     by_id = {row[0]: tuple(row[1:]) for row in states}
     assert by_id[kept.delivery_id] == ("succeeded", 1, True, 1)
     assert by_id[lost.delivery_id] == ("pending", 0, False, 0)
+
+
+async def test_emit_events_writes_a_batch_at_once_and_refuses_it_whole(
+    app_factory: Callable[..., FastAPI], receiver: Receiver, admin_engine: AsyncEngine
+) -> None:
+    app = app_factory(**{**WEBHOOK_SETTINGS, "webhook_max_payload_bytes": 2048})
+    async with client_for(app) as http:
+        account = await signed_in_user(app, http)
+        await create_endpoint(http, account, receiver.url("/campaigns"), event_types=["campaign.*"])
+        await create_endpoint(http, account, receiver.url("/all"))
+    bounced = {
+        "lead_id": uuid.uuid4(),
+        "occurred_at": "2026-11-25T10:00:00Z",
+        "bounce_type": "hard",
+    }
+    # One payload over the limit: nothing of the batch is written.
+    with pytest.raises(PayloadTooLarge):
+        async with app.state.database.transaction(tenant_id=account.tenant_id) as session:
+            await emit_events(
+                session,
+                account.tenant_id,
+                [
+                    ("campaign.launched", campaign()),
+                    ("campaign.launched", {**campaign(), "notes": "x" * 4096}),
+                ],
+            )
+    async with app.state.database.transaction(tenant_id=account.tenant_id) as session:
+        messages = await emit_events(
+            session,
+            account.tenant_id,
+            [
+                ("campaign.launched", campaign("A")),
+                ("lead.bounced", bounced),
+                ("campaign.paused", campaign("B")),
+            ],
+        )
+    assert [m.event_type for m in messages] == [
+        "campaign.launched",
+        "lead.bounced",
+        "campaign.paused",
+    ]
+    counts = await rows(
+        admin_engine,
+        "SELECT m.event_type, count(d.id) FROM webhook_messages m "
+        "JOIN webhook_deliveries d ON d.message_id = m.id GROUP BY m.event_type ORDER BY 1",
+    )
+    assert [tuple(row) for row in counts] == [
+        ("campaign.launched", 2),
+        ("campaign.paused", 2),
+        ("lead.bounced", 1),
+    ]
+    engine = DeliveryEngine(app.state.settings, app.state.database)
+    try:
+        await run_until(engine)
+    finally:
+        await engine.close()
+    names = sorted(json.loads(r.body)["data"]["name"] for r in receiver.at("/campaigns"))
+    assert names == ["A", "B"]
+    assert {r.headers["webhook-id"] for r in receiver.at("/all")} == {
+        f"msg_{m.id.hex}" for m in messages
+    }
