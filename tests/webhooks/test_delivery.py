@@ -12,11 +12,12 @@ import pydantic
 import pytest
 import standardwebhooks
 from fastapi import FastAPI
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artisan.core.errors import PayloadTooLarge
-from artisan.webhooks.delivery import DeliveryEngine, deliver_batch
-from artisan.webhooks.emit import emit_event
+from artisan.webhooks.delivery import DeliveryEngine, deliver_batch, drain
+from artisan.webhooks.emit import emit_event, emit_events
 from tests.conftest import client_for
 from tests.factories import Account, signed_in_user
 from tests.webhooks.conftest import WEBHOOK_SETTINGS, Receiver, create_endpoint
@@ -618,3 +619,129 @@ async def test_endpoint_deleted_mid_delivery(
     [row] = await rows(admin_engine, "SELECT status FROM webhook_deliveries")
     assert row[0] == "succeeded"
     assert len(await rows(admin_engine, "SELECT id FROM webhook_attempts")) == 1
+
+
+async def test_drain_pipelines_small_batches_exactly_once_and_in_order(
+    app_factory: Callable[..., FastAPI], receiver: Receiver, admin_engine: AsyncEngine
+) -> None:
+    # Batches of three force several batches in flight at once while draining.
+    app = app_factory(**{**WEBHOOK_SETTINGS, "webhook_batch_size": 3})
+    async with client_for(app) as http:
+        account = await signed_in_user(app, http)
+        ordered = await create_endpoint(http, account, receiver.url("/ordered"), ordered=True)
+        free = await create_endpoint(http, account, receiver.url("/free"))
+        ids = [
+            await emit(app, account.tenant_id, "campaign.launched", **campaign()) for _ in range(10)
+        ]
+    engine = DeliveryEngine(app.state.settings, app.state.database)
+    try:
+        sent = await drain(engine, budget_seconds=30)
+    finally:
+        await engine.close()
+    expected = [f"msg_{i.hex}" for i in ids]
+    assert sent == 20
+    assert [r.headers["webhook-id"] for r in receiver.at("/ordered")] == expected
+    assert sorted(r.headers["webhook-id"] for r in receiver.at("/free")) == sorted(expected)
+    for endpoint, path in ((ordered, "/ordered"), (free, "/free")):
+        for got in receiver.at(path):
+            standardwebhooks.Webhook(endpoint["secret"]).verify(got.body, got.headers)
+    counts = await rows(
+        admin_engine,
+        "SELECT d.status, count(DISTINCT d.id), count(a.id), bool_and(a.succeeded), "
+        "bool_and(d.lease_token IS NULL) FROM webhook_deliveries d "
+        "JOIN webhook_attempts a ON a.delivery_id = d.id GROUP BY d.status",
+    )
+    assert [tuple(row) for row in counts] == [("succeeded", 20, 20, True, True)]
+
+
+async def test_record_skips_only_the_deliveries_whose_lease_was_lost(
+    wh_app: FastAPI,
+    wh_client: httpx.AsyncClient,
+    admin: Account,
+    receiver: Receiver,
+    engine: DeliveryEngine,
+    admin_engine: AsyncEngine,
+) -> None:
+    await create_endpoint(wh_client, admin, receiver.url())
+    for _ in range(2):
+        await emit(wh_app, admin.tenant_id, "campaign.launched", **campaign())
+    token, claimed = await engine.claim()
+    kept, lost = sorted(claimed, key=lambda c: c.delivery_id)
+    # Another sender took over the second delivery's lease meanwhile.
+    async with admin_engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE webhook_deliveries SET lease_token = :other WHERE id = :id"),
+            {"other": uuid.uuid4(), "id": lost.delivery_id},
+        )
+    outcomes = [await engine.send(item) for item in (kept, lost)]
+    await engine.record(token, outcomes)
+    states = await rows(
+        admin_engine,
+        "SELECT d.id, d.status, d.attempt_count, d.delivered_at IS NOT NULL, count(a.id) "
+        "FROM webhook_deliveries d LEFT JOIN webhook_attempts a ON a.delivery_id = d.id "
+        "GROUP BY d.id",
+    )
+    by_id = {row[0]: tuple(row[1:]) for row in states}
+    assert by_id[kept.delivery_id] == ("succeeded", 1, True, 1)
+    assert by_id[lost.delivery_id] == ("pending", 0, False, 0)
+
+
+async def test_emit_events_writes_a_batch_at_once_and_refuses_it_whole(
+    app_factory: Callable[..., FastAPI], receiver: Receiver, admin_engine: AsyncEngine
+) -> None:
+    app = app_factory(**{**WEBHOOK_SETTINGS, "webhook_max_payload_bytes": 2048})
+    async with client_for(app) as http:
+        account = await signed_in_user(app, http)
+        await create_endpoint(http, account, receiver.url("/campaigns"), event_types=["campaign.*"])
+        await create_endpoint(http, account, receiver.url("/all"))
+    bounced = {
+        "lead_id": uuid.uuid4(),
+        "occurred_at": "2026-11-25T10:00:00Z",
+        "bounce_type": "hard",
+    }
+    # One payload over the limit: nothing of the batch is written.
+    with pytest.raises(PayloadTooLarge):
+        async with app.state.database.transaction(tenant_id=account.tenant_id) as session:
+            await emit_events(
+                session,
+                account.tenant_id,
+                [
+                    ("campaign.launched", campaign()),
+                    ("campaign.launched", {**campaign(), "notes": "x" * 4096}),
+                ],
+            )
+    async with app.state.database.transaction(tenant_id=account.tenant_id) as session:
+        messages = await emit_events(
+            session,
+            account.tenant_id,
+            [
+                ("campaign.launched", campaign("A")),
+                ("lead.bounced", bounced),
+                ("campaign.paused", campaign("B")),
+            ],
+        )
+    assert [m.event_type for m in messages] == [
+        "campaign.launched",
+        "lead.bounced",
+        "campaign.paused",
+    ]
+    counts = await rows(
+        admin_engine,
+        "SELECT m.event_type, count(d.id) FROM webhook_messages m "
+        "JOIN webhook_deliveries d ON d.message_id = m.id GROUP BY m.event_type ORDER BY 1",
+    )
+    assert [tuple(row) for row in counts] == [
+        ("campaign.launched", 2),
+        ("campaign.paused", 2),
+        ("lead.bounced", 1),
+    ]
+    engine = DeliveryEngine(app.state.settings, app.state.database)
+    try:
+        await run_until(engine)
+    finally:
+        await engine.close()
+    names = sorted(json.loads(r.body)["data"]["name"] for r in receiver.at("/campaigns"))
+    assert names == ["A", "B"]
+    assert {r.headers["webhook-id"] for r in receiver.at("/all")} == {
+        f"msg_{m.id.hex}" for m in messages
+    }

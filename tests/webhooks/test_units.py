@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import random
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -89,3 +93,33 @@ def test_settings_validation() -> None:
         Settings(webhook_allow_private_networks="127.0.0.0/8,not-a-cidr")
     assert Settings(environment="test").webhook_https_required is False
     assert Settings(webhook_require_https=True).webhook_https_required is True
+
+
+def test_worker_settles_its_heap_and_still_collects_new_garbage() -> None:
+    # In a child process: freezing the heap of the test runner itself would change other tests.
+    code = """
+import gc, weakref
+from artisan.webhooks.tasks import GC_YOUNG_THRESHOLD, settle_heap
+class Node: pass
+settle_heap()
+assert gc.get_freeze_count() > 1000, gc.get_freeze_count()
+assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+a, b = Node(), Node()
+a.other, b.other = b, a
+probe = weakref.ref(a)
+del a, b
+gc.collect()
+assert probe() is None
+print("ok")
+"""
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    done = subprocess.run(  # noqa: S603 - our own interpreter and a constant script
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONPATH": src},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

@@ -26,24 +26,31 @@ from limits import RateLimitItemPerSecond
 from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
-from sqlalchemy import Table, bindparam, insert, select, text, update
+from sqlalchemy import select, text, update
 
 from artisan.audit.recorder import SYSTEM, Target, record
 from artisan.config import Settings
 from artisan.core.db import Database
 from artisan.core.ids import new_id, utcnow
-from artisan.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from artisan.models.webhook import DeliveryStatus, WebhookEndpoint
 from artisan.webhooks.metrics import MetricCounts
 from artisan.webhooks.signing import SecretBox, secret_key_bytes, webhook_headers
-from artisan.webhooks.ssrf import GuardedResolver, check_literal_host, is_ssrf_error, parse_networks
+from artisan.webhooks.ssrf import (
+    GuardedResolver,
+    SSRFBlocked,
+    check_literal_host,
+    is_ssrf_error,
+    parse_networks,
+)
 
 log = structlog.get_logger(__name__)
 
 RESPONSE_BODY_LIMIT = 16 * 1024
-ATTEMPTS_TABLE: Table = WebhookAttempt.__table__  # type: ignore[assignment]
 USER_AGENT = "Artisan-Webhooks/1.0"
 LEASE_MARGIN_SECONDS = 5.0
 JITTER = 0.2
+# Batches a draining sender keeps in flight; two keep the HTTP window full between batches.
+PIPELINE_DEPTH = 2
 
 
 class Dispatcher(Protocol):
@@ -72,6 +79,8 @@ class Claimed:
     previous_secret_expires_at: datetime | None
     payload: dict[str, Any] | None
     message_created_at: datetime
+    # The JSON body, encoded once per message of a batch and shared by its deliveries.
+    body: bytes = b""
 
     @property
     def webhook_id(self) -> str:
@@ -174,6 +183,70 @@ RETURNING d.id, d.tenant_id, d.endpoint_id, d.message_id, d.event_type, d.attemp
 """
 
 
+_DELIVERY_COLUMNS = {
+    "id": "uuid",
+    "status": "text",
+    "attempt_count": "int",
+    "next_attempt_at": "timestamptz",
+    "last_status_code": "int",
+    "last_error": "text",
+    "delivered_at": "timestamptz",
+    "next_trigger": "text",
+}
+_ATTEMPT_COLUMNS = {
+    "id": "uuid",
+    "tenant_id": "uuid",
+    "delivery_id": "uuid",
+    "attempt_number": "int",
+    "trigger": "text",
+    "started_at": "timestamptz",
+    "duration_ms": "float8",
+    "request_url": "text",
+    "request_headers": "text",
+    "response_status": "int",
+    "response_headers": "text",
+    "response_body": "text",
+    "error_class": "text",
+    "error_detail": "text",
+    "succeeded": "bool",
+    "next_attempt_at": "timestamptz",
+}
+_JSON_COLUMNS = frozenset({"request_headers", "response_headers"})
+
+
+def _unnest(prefix: str, columns: dict[str, str]) -> str:
+    arrays = ", ".join(f"CAST(:{prefix}_{name} AS {kind}[])" for name, kind in columns.items())
+    return f"unnest({arrays}) AS v({', '.join(columns)})"
+
+
+def _attempt_value(name: str) -> str:
+    return f"CAST(v.{name} AS jsonb)" if name in _JSON_COLUMNS else f"v.{name}"
+
+
+# Only deliveries still held under this lease are ours to record: another sender may have taken
+# over an expired lease, or the endpoint may have been deleted meanwhile. The UPDATE's row locks
+# and its lease-token condition decide that, and only the held deliveries get an attempt row.
+_RECORD_SQL = f"""
+WITH updated AS (
+    UPDATE webhook_deliveries d
+    SET status = CAST(v.status AS webhook_delivery_status), attempt_count = v.attempt_count,
+        next_attempt_at = v.next_attempt_at, enqueued_at = NULL,
+        last_status_code = v.last_status_code, last_error = v.last_error,
+        delivered_at = v.delivered_at, next_trigger = v.next_trigger,
+        lease_until = NULL, lease_token = NULL, updated_at = now()
+    FROM {_unnest("d", _DELIVERY_COLUMNS)}
+    WHERE d.id = v.id AND d.lease_token = :token
+    RETURNING d.id
+), attempts AS (
+    INSERT INTO webhook_attempts ({", ".join(_ATTEMPT_COLUMNS)})
+    SELECT {", ".join(_attempt_value(name) for name in _ATTEMPT_COLUMNS)}
+    FROM {_unnest("a", _ATTEMPT_COLUMNS)}
+    WHERE v.delivery_id IN (SELECT id FROM updated)
+)
+SELECT count(*) FROM updated
+"""  # noqa: S608 - built from the constant column lists above
+
+
 async def prefer_index_scan(session: Any) -> None:
     """Walk the due-deliveries index in order instead of a bitmap scan, for this transaction.
 
@@ -207,6 +280,8 @@ class DeliveryEngine:
         self.lease_seconds = settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS
         self._http: aiohttp.ClientSession | None = None
         self._keys: dict[bytes, bytes] = {}
+        self._literal_refusals: dict[str, str | None] = {}
+        self._recording = asyncio.Lock()
 
     async def http(self) -> aiohttp.ClientSession:
         """The shared HTTP session (created on first use, inside the running loop)."""
@@ -249,7 +324,16 @@ class DeliveryEngine:
         async with self.database.transaction(bypass_rls=True) as session:
             await prefer_index_scan(session)
             rows = (await session.execute(text(sql), params)).all()
-        return token, [Claimed(*row) for row in rows]
+        claimed = [Claimed(*row) for row in rows]
+        bodies: dict[uuid.UUID, bytes] = {}
+        for item in claimed:
+            body = bodies.get(item.message_id)
+            if body is None:
+                body = bodies[item.message_id] = message_body(
+                    item.event_type, item.message_created_at, item.payload
+                )
+            item.body = body
+        return token, claimed
 
     # -- send ------------------------------------------------------------------------------
     def _key(self, sealed: bytes) -> bytes:
@@ -270,6 +354,21 @@ class DeliveryEngine:
             keys.append(self._key(item.previous_secret_encrypted))
         return keys
 
+    def _check_literal_host(self, url: str) -> None:
+        # The verdict on an IP-literal host never changes for a given URL (names are still
+        # checked by the resolver on every new connection), so it is worked out once.
+        if url not in self._literal_refusals:
+            if len(self._literal_refusals) > 10_000:
+                self._literal_refusals.clear()
+            try:
+                check_literal_host(urlsplit(url).hostname or "", self.allowed)
+                self._literal_refusals[url] = None
+            except SSRFBlocked as exc:
+                self._literal_refusals[url] = str(exc)
+        refusal = self._literal_refusals[url]
+        if refusal is not None:
+            raise SSRFBlocked(refusal)
+
     async def _rate_limited(self, item: Claimed) -> float | None:
         if not item.rate_limit:
             return None
@@ -283,7 +382,7 @@ class DeliveryEngine:
         deferred = await self._rate_limited(item)
         if deferred is not None:
             return Outcome(item=item, deferred_for=deferred)
-        body = message_body(item.event_type, item.message_created_at, item.payload)
+        body = item.body or message_body(item.event_type, item.message_created_at, item.payload)
         headers = {
             "content-type": "application/json",
             "user-agent": USER_AGENT,
@@ -292,7 +391,7 @@ class DeliveryEngine:
         outcome = Outcome(item=item, started_at=utcnow(), request_headers=headers)
         started = time.perf_counter()
         try:
-            check_literal_host(urlsplit(item.url).hostname or "", self.allowed)
+            self._check_literal_host(item.url)
             http = await self.http()
             async with http.post(
                 item.url, data=body, headers=headers, allow_redirects=False
@@ -333,20 +432,14 @@ class DeliveryEngine:
         dead_letters: dict[uuid.UUID, int] = defaultdict(int)
         for outcome in outcomes:
             item = outcome.item
-            base = {
-                "b_id": item.delivery_id,
-                "b_token": token,
-                "lease_until": None,
-                "lease_token": None,
-            }
+            base = {"id": item.delivery_id}
             if outcome.deferred_for is not None:
                 delivery_rows.append(
                     {
                         **base,
-                        "status": DeliveryStatus.pending,
+                        "status": DeliveryStatus.pending.value,
                         "attempt_count": item.attempt_count,
                         "next_attempt_at": now + timedelta(seconds=outcome.deferred_for),
-                        "enqueued_at": None,
                         "last_status_code": None,
                         "last_error": "rate_limited",
                         "delivered_at": None,
@@ -377,10 +470,9 @@ class DeliveryEngine:
             delivery_rows.append(
                 {
                     **base,
-                    "status": status,
+                    "status": status.value,
                     "attempt_count": number,
                     "next_attempt_at": next_at,
-                    "enqueued_at": None,
                     "last_status_code": outcome.status,
                     "last_error": outcome.error_class,
                     "delivered_at": now if status == DeliveryStatus.succeeded else None,
@@ -407,51 +499,39 @@ class DeliveryEngine:
                     "next_attempt_at": next_at,
                 }
             )
-        async with self.database.transaction(bypass_rls=True) as session:
-            # Only deliveries still held under this lease are ours to record: another sender may
-            # have taken over an expired lease, or the endpoint may have been deleted meanwhile.
-            held = set(
-                (
-                    await session.execute(
-                        select(WebhookDelivery.id)
-                        .where(
-                            WebhookDelivery.id.in_([row["b_id"] for row in delivery_rows]),
-                            WebhookDelivery.lease_token == token,
-                        )
-                        .with_for_update()
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            if len(held) != len(delivery_rows):
+        # One batch records at a time in a process: two overlapping transactions updating the
+        # same endpoints' failure counters could otherwise deadlock each other.
+        async with self._recording, self.database.transaction(bypass_rls=True) as session:
+            held = await self._write_outcomes(session, token, delivery_rows, attempt_rows)
+            if held != len(delivery_rows):
                 self.counts.observe_delivery("lease_lost", None)
-            delivery_rows = [row for row in delivery_rows if row["b_id"] in held]
-            attempt_rows = [row for row in attempt_rows if row["delivery_id"] in held]
-            if not delivery_rows:
+            if not held:
                 return
-            statement = (
-                update(WebhookDelivery)
-                .where(
-                    WebhookDelivery.id == bindparam("b_id"),
-                    WebhookDelivery.lease_token == bindparam("b_token"),
-                )
-                .values(
-                    {
-                        name: bindparam(name)
-                        for name in delivery_rows[0]
-                        if not name.startswith("b_")
-                    }
-                )
-            )
-            connection = await session.connection()
-            await connection.execute(statement, delivery_rows)
-            if attempt_rows:
-                # Core, not the ORM's bulk path: one multi-row INSERT, several times faster.
-                await connection.execute(insert(ATTEMPTS_TABLE), attempt_rows)
             await self._track_endpoints(
                 session, succeeded_endpoints, failing_endpoints, dead_letters, gone
             )
+
+    async def _write_outcomes(
+        self,
+        session: Any,
+        token: uuid.UUID,
+        delivery_rows: list[dict[str, Any]],
+        attempt_rows: list[dict[str, Any]],
+    ) -> int:
+        """Update the deliveries still held under `token` and log their attempts; how many."""
+        # One statement, whatever the batch size: the new states and the attempts travel as
+        # arrays, so the database sees one UPDATE and one INSERT instead of one per delivery.
+        params: dict[str, Any] = {"token": token}
+        for column in _DELIVERY_COLUMNS:
+            params[f"d_{column}"] = [row[column] for row in delivery_rows]
+        for column in _ATTEMPT_COLUMNS:
+            if column in _JSON_COLUMNS:
+                params[f"a_{column}"] = [
+                    None if row[column] is None else json.dumps(row[column]) for row in attempt_rows
+                ]
+            else:
+                params[f"a_{column}"] = [row[column] for row in attempt_rows]
+        return int((await session.execute(text(_RECORD_SQL), params)).scalar_one())
 
     async def _track_endpoints(
         self,
@@ -568,31 +648,49 @@ async def deliver_batch(engine: DeliveryEngine, ids: Sequence[uuid.UUID] | None 
     token, claimed = await engine.claim(ids)
     if not claimed:
         return 0
+    await _send_and_record(engine, token, claimed)
+    return len(claimed)
+
+
+async def _send_and_record(
+    engine: DeliveryEngine, token: uuid.UUID, claimed: Sequence[Claimed]
+) -> None:
     outcomes = await asyncio.gather(*(engine.send(item) for item in claimed))
     await engine.record(token, outcomes)
-    return len(claimed)
 
 
 async def drain(engine: DeliveryEngine, *, budget_seconds: float = 30.0) -> int:
     """Deliver whatever is due, batch after batch, for at most `budget_seconds`.
 
-    Recording one batch overlaps with claiming and sending the next (its deliveries stay leased
-    until recorded, so nothing is claimed twice).
+    Up to PIPELINE_DEPTH batches are in flight at once: the next batch is claimed and starts
+    sending while the slowest requests of the previous one finish and it is recorded, so the
+    HTTP window never drains to zero between batches. Every batch starts sending as soon as it
+    is claimed, so each request still ends within the timeout, well inside its lease.
     """
     total = 0
     deadline = time.monotonic() + budget_seconds
-    recording: asyncio.Task[None] | None = None
+    in_flight: set[asyncio.Task[None]] = set()
+
+    async def wait_for_one() -> None:
+        nonlocal in_flight
+        done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()
+
     try:
         while time.monotonic() < deadline:
             token, claimed = await engine.claim()
             if not claimed:
-                break
-            outcomes = await asyncio.gather(*(engine.send(item) for item in claimed))
-            if recording is not None:
-                await recording
-            recording = asyncio.create_task(engine.record(token, outcomes))
+                if not in_flight:
+                    break
+                # What is left may be waiting behind a batch in flight (ordered endpoints).
+                await wait_for_one()
+                continue
             total += len(claimed)
+            in_flight.add(asyncio.create_task(_send_and_record(engine, token, claimed)))
+            if len(in_flight) >= PIPELINE_DEPTH:
+                await wait_for_one()
     finally:
-        if recording is not None:
-            await recording
+        if in_flight:
+            await asyncio.gather(*in_flight)
     return total

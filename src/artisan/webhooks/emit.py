@@ -70,48 +70,75 @@ async def enqueue_message(
     trigger: str = "scheduled",
 ) -> tuple[WebhookMessage, list[uuid.UUID]]:
     """Write a message and one due delivery per endpoint; dispatch them after commit."""
-    context = _context(session)
-    data = validate_payload(event_type, payload)
-    size = len(json.dumps(data, separators=(",", ":")).encode())
-    if size > context.max_payload_bytes:
-        raise PayloadTooLarge(
-            f"The {event_type} payload is {size} bytes; the limit is {context.max_payload_bytes}",
-            code="webhook_payload_too_large",
-        )
-    now = utcnow()
-    message = WebhookMessage(
-        id=new_id(),
-        tenant_id=tenant_id,
-        event_type=event_type,
-        payload=data,
-        payload_size=size,
-        created_at=now,
+    [enqueued] = await enqueue_messages(
+        session, tenant_id, [(event_type, payload, endpoint_ids)], trigger=trigger
     )
-    session.add(message)
-    await session.flush()
-    delivery_ids = [new_id() for _ in endpoint_ids]
-    if delivery_ids:
-        await session.execute(
-            insert(WebhookDelivery),
-            [
-                {
-                    "id": delivery_id,
-                    "tenant_id": tenant_id,
-                    "endpoint_id": endpoint_id,
-                    "message_id": message.id,
-                    "event_type": event_type,
-                    "status": DeliveryStatus.pending,
-                    "attempt_count": 0,
-                    "max_attempts": context.max_attempts,
-                    "next_trigger": trigger,
-                    "next_attempt_at": now,
-                    "enqueued_at": now if context.dispatcher is not None else None,
-                }
-                for delivery_id, endpoint_id in zip(delivery_ids, endpoint_ids, strict=True)
-            ],
+    return enqueued
+
+
+async def enqueue_messages(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    items: Sequence[tuple[str, Mapping[str, Any], Sequence[uuid.UUID]]],
+    *,
+    trigger: str = "scheduled",
+    validated: bool = False,
+) -> list[tuple[WebhookMessage, list[uuid.UUID]]]:
+    """Write several messages and their due deliveries in one flush and one insert.
+
+    Every payload is checked before anything is written, so a refused one leaves nothing behind
+    (`validated`: the payloads already are the JSON form `validate_payload` returned).
+    """
+    context = _context(session)
+    checked: list[tuple[str, dict[str, Any], int, Sequence[uuid.UUID]]] = []
+    for event_type, payload, endpoint_ids in items:
+        data = dict(payload) if validated else validate_payload(event_type, payload)
+        size = len(json.dumps(data, separators=(",", ":")).encode())
+        if size > context.max_payload_bytes:
+            raise PayloadTooLarge(
+                f"The {event_type} payload is {size} bytes; the limit is "
+                f"{context.max_payload_bytes}",
+                code="webhook_payload_too_large",
+            )
+        checked.append((event_type, data, size, endpoint_ids))
+    enqueued: list[tuple[WebhookMessage, list[uuid.UUID]]] = []
+    delivery_rows: list[dict[str, Any]] = []
+    for event_type, data, size, endpoint_ids in checked:
+        now = utcnow()
+        message = WebhookMessage(
+            id=new_id(),
+            tenant_id=tenant_id,
+            event_type=event_type,
+            payload=data,
+            payload_size=size,
+            created_at=now,
         )
-        dispatch_after_commit(session, delivery_ids)
-    return message, delivery_ids
+        delivery_ids = [new_id() for _ in endpoint_ids]
+        delivery_rows.extend(
+            {
+                "id": delivery_id,
+                "tenant_id": tenant_id,
+                "endpoint_id": endpoint_id,
+                "message_id": message.id,
+                "event_type": event_type,
+                "status": DeliveryStatus.pending,
+                "attempt_count": 0,
+                "max_attempts": context.max_attempts,
+                "next_trigger": trigger,
+                "next_attempt_at": now,
+                "enqueued_at": now if context.dispatcher is not None else None,
+            }
+            for delivery_id, endpoint_id in zip(delivery_ids, endpoint_ids, strict=True)
+        )
+        enqueued.append((message, delivery_ids))
+    if not enqueued:
+        return []
+    session.add_all([message for message, _ in enqueued])
+    await session.flush()
+    if delivery_rows:
+        await session.execute(insert(WebhookDelivery), delivery_rows)
+        dispatch_after_commit(session, [row["id"] for row in delivery_rows])
+    return enqueued
 
 
 def dispatch_after_commit(session: AsyncSession, delivery_ids: Sequence[uuid.UUID]) -> None:
@@ -155,9 +182,11 @@ async def emit_events(
     events: Sequence[tuple[str, Mapping[str, Any]]],
 ) -> list[WebhookMessage]:
     """Emit several events of one tenant, reading its endpoints once (bulk ingestion paths)."""
-    for event_type, payload in events:
-        validate_payload(event_type, payload)
-    if not events:
+    # Every event is checked, even one nobody subscribes to: a bad event is a programming error.
+    checked = [
+        (event_type, validate_payload(event_type, payload)) for event_type, payload in events
+    ]
+    if not checked:
         return []
     rows = (
         await session.execute(
@@ -166,12 +195,12 @@ async def emit_events(
             )
         )
     ).all()
-    messages = []
-    for event_type, payload in events:
+    planned: list[tuple[str, Mapping[str, Any], Sequence[uuid.UUID]]] = []
+    for event_type, data in checked:
         subscribed = [
             endpoint_id for endpoint_id, patterns in rows if matches(patterns, event_type)
         ]
         if subscribed:
-            message, _ = await enqueue_message(session, tenant_id, event_type, payload, subscribed)
-            messages.append(message)
-    return messages
+            planned.append((event_type, data, subscribed))
+    enqueued = await enqueue_messages(session, tenant_id, planned, validated=True)
+    return [message for message, _ in enqueued]

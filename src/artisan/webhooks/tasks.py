@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import uuid
 from collections.abc import Coroutine
@@ -23,6 +24,9 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 # Long enough to empty a backlog in big batches, short enough to keep the beat jobs flowing.
 DRAIN_BUDGET_SECONDS = 10.0
+# Young-generation collections every 20,000 net allocations instead of 700: a draining worker
+# holds a thousand requests in flight, and rescanning them every few hundred allocations is waste.
+GC_YOUNG_THRESHOLD = 20_000
 
 
 class WorkerRuntime:
@@ -74,7 +78,22 @@ def runtime() -> WorkerRuntime:
     pid = os.getpid()
     if pid not in _runtimes:
         _runtimes[pid] = WorkerRuntime(get_settings())
+        settle_heap()
     return _runtimes[pid]
+
+
+def settle_heap() -> None:
+    """Keep the cyclic garbage collector off the objects that live as long as the process.
+
+    Modules, settings, the Celery app and the pools built so far never become garbage, yet every
+    full collection walks all of them again; profiling a draining worker showed those collections
+    taking about a third of its CPU. They are moved out of the collector's reach (after a
+    collection, so no garbage is kept alive) and young collections are made less frequent.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def record_task_outcome(task: str, outcome: str) -> None:
