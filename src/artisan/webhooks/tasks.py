@@ -6,7 +6,7 @@ import asyncio
 import gc
 import os
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import redis
@@ -29,17 +29,6 @@ DRAIN_BUDGET_SECONDS = 10.0
 GC_YOUNG_THRESHOLD = 20_000
 
 
-def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop factory when it is installed (it comes with uvicorn[standard]), else None."""
-    # Measured: the sender spends most of its time in the loop's socket and callback handling,
-    # which uvloop does in C; asyncio's default loop stays the fallback where uvloop is missing.
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
 class WorkerRuntime:
     """A worker process's event loop, database pool, HTTP session and metric counts."""
 
@@ -47,7 +36,7 @@ class WorkerRuntime:
         from artisan.worker import app as celery_app
 
         self.settings = settings
-        self.loop = asyncio.Runner(loop_factory=event_loop_factory())
+        self.loop = asyncio.Runner()
         self.database = Database(settings)
         self.dispatcher = CeleryDispatcher(celery_app, settings.webhook_batch_size)
         install_webhooks(
