@@ -298,6 +298,9 @@ class DeliveryEngine:
                 timeout=aiohttp.ClientTimeout(total=self.settings.webhook_timeout_seconds),
                 auto_decompress=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
+                # The attempt log keeps the raw response body, so no compressed answer is
+                # invited (it would not be decompressed); fewer headers is also less work.
+                skip_auto_headers=("Accept", "Accept-Encoding"),
             )
         return self._http
 
