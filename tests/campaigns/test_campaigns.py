@@ -419,3 +419,25 @@ async def test_bad_ids_and_cursors(app: FastAPI, client: httpx.AsyncClient) -> N
     for action in ACTIONS:
         missing = await client.post(f"/api/campaigns/{new_id()}/{action}", headers=me.headers)
         assert missing.status_code == 404
+
+
+async def test_list_counts_each_campaigns_enrolments(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    me = await signed_in_user(app, client)
+    leads = [await make_lead(client, me.headers, email=f"count{i}@example.com") for i in range(3)]
+    expected = {}
+    for size in (0, 1, 3):
+        campaign = await make_campaign(client, me.headers, name=f"size {size}")
+        if size:
+            enrol = await client.post(
+                f"/api/campaigns/{campaign['id']}/leads",
+                json={"lead_ids": [lead["id"] for lead in leads[:size]]},
+                headers=me.headers,
+            )
+            assert enrol.status_code == 200, enrol.text
+        expected[campaign["id"]] = size
+    listed = (await client.get("/api/campaigns", headers=me.headers)).json()["data"]
+    assert {c["id"]: c["enrolled"] for c in listed} == expected
+    one = next(iter(expected))
+    assert (await client.get(f"/api/campaigns/{one}", headers=me.headers)).json()["enrolled"] == 0

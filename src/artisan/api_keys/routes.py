@@ -62,9 +62,7 @@ async def list_api_keys(
     rows, cursor = await service.list_keys(
         session, principal, page, include_revoked=include_revoked
     )
-    return Page(
-        data=[service.key_out(k) for k in rows], next_cursor=cursor, has_more=cursor is not None
-    )
+    return Page.of([service.key_out(k) for k in rows], cursor)
 
 
 @router.post(

@@ -73,14 +73,15 @@ def actor_of(principal: Principal) -> Actor:
 
 
 def audit_config(session: AsyncSession) -> AuditConfig:
-    """The audit configuration of the session's database (the environment's as a fallback)."""
-    config = session.info.get("audit_config")
-    if isinstance(config, AuditConfig):
-        return config
-    from artisan.config import get_settings
+    """The audit configuration the session's Database handed it.
 
-    settings = get_settings()
-    return AuditConfig(settings.audit_key, settings.audit_metadata_max_bytes)
+    There is no fallback: a digest keyed with some other configuration would look like tampering
+    at the next verification, so a session made outside `Database` is a programming error.
+    """
+    config = session.info.get("audit_config")
+    if not isinstance(config, AuditConfig):
+        raise RuntimeError("audit entries need a session made by artisan.core.db.Database")
+    return config
 
 
 def _clip(value: str | None, limit: int) -> str | None:

@@ -55,9 +55,7 @@ async def list_audit_log(
 ) -> Page[AuditEntryOut]:
     """List audit entries, newest first, filtered and searched."""
     rows, cursor = await service.list_entries(session, principal.tenant_id, filters, page)
-    return Page(
-        data=[AuditEntryOut.of(r) for r in rows], next_cursor=cursor, has_more=cursor is not None
-    )
+    return Page.of([AuditEntryOut.of(r) for r in rows], cursor)
 
 
 @router.get(

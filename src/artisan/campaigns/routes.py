@@ -62,11 +62,7 @@ async def list_campaigns(
     rows, cursor = await service.list_campaigns(
         session, principal, page, status=campaign_status, q=q
     )
-    return Page(
-        data=[await service.campaign_out(session, c) for c in rows],
-        next_cursor=cursor,
-        has_more=cursor is not None,
-    )
+    return Page.of(await service.campaigns_out(session, rows), cursor)
 
 
 @router.get("/{campaign_id}", response_model=CampaignOut, responses=_ERRORS)
@@ -160,7 +156,7 @@ async def list_enrolled(
 ) -> Page[EnrolledLead]:
     """List the campaign's enrolled leads, most recently enrolled first."""
     rows, cursor = await service.list_enrolled(session, principal, campaign_id, page)
-    return Page(data=rows, next_cursor=cursor, has_more=cursor is not None)
+    return Page.of(rows, cursor)
 
 
 @router.post("/{campaign_id}/preview", response_model=PreviewOut, responses=_ERRORS)

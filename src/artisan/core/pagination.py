@@ -28,6 +28,11 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = Field(description="Pass as `cursor` to get the next page")
     has_more: bool
 
+    @classmethod
+    def of(cls, items: Sequence[T], next_cursor: str | None) -> Page[T]:
+        """A page of `items`; there is more exactly when a next cursor exists."""
+        return cls(data=list(items), next_cursor=next_cursor, has_more=next_cursor is not None)
+
 
 class PageParams(BaseModel):
     """Validated page parameters."""

@@ -46,9 +46,7 @@ async def list_suppressions(
 ) -> Page[SuppressionOut]:
     """List suppressed addresses (unsubscribed, bounced, spam reports, manual), newest first."""
     rows, cursor = await service.list_suppressions(session, principal, page, reason)
-    return Page(
-        data=[_suppression_out(r) for r in rows], next_cursor=cursor, has_more=cursor is not None
-    )
+    return Page.of([_suppression_out(r) for r in rows], cursor)
 
 
 @router.post(
@@ -146,10 +144,8 @@ async def list_leads(
     suppressed = await service.suppressed_emails(
         session, principal.tenant_id, [r.email.lower() for r in rows]
     )
-    return Page(
-        data=[service.lead_out(r, suppressed=r.email.lower() in suppressed) for r in rows],
-        next_cursor=cursor,
-        has_more=cursor is not None,
+    return Page.of(
+        [service.lead_out(r, suppressed=r.email.lower() in suppressed) for r in rows], cursor
     )
 
 

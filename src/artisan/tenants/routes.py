@@ -71,9 +71,7 @@ async def list_tenants(
     rows, cursor = await service.list_tenants(
         session, page, status=status_, plan=plan, q=q, include_deleted=include_deleted
     )
-    return Page(
-        data=[service.tenant_out(t) for t in rows], next_cursor=cursor, has_more=cursor is not None
-    )
+    return Page.of([service.tenant_out(t) for t in rows], cursor)
 
 
 @platform_router.post(

@@ -36,9 +36,7 @@ async def list_users(
     rows, cursor = await service.list_users(
         session, principal, page, role=role, is_active=is_active, q=q
     )
-    return Page(
-        data=[service.user_out(u) for u in rows], next_cursor=cursor, has_more=cursor is not None
-    )
+    return Page.of([service.user_out(u) for u in rows], cursor)
 
 
 @router.post("", response_model=UserInvited, status_code=status.HTTP_201_CREATED, responses=_ERRORS)

@@ -56,11 +56,7 @@ async def list_webhooks(
 ) -> Page[WebhookOut]:
     """List the tenant's webhook endpoints, newest first."""
     rows, cursor = await service.list_endpoints(session, principal, page, enabled=enabled)
-    return Page(
-        data=[service.endpoint_out(e) for e in rows],
-        next_cursor=cursor,
-        has_more=cursor is not None,
-    )
+    return Page.of([service.endpoint_out(e) for e in rows], cursor)
 
 
 @router.post(
@@ -211,11 +207,7 @@ async def list_deliveries(
         since=since,
         until=until,
     )
-    return Page(
-        data=[service.delivery_out(d) for d in rows],
-        next_cursor=cursor,
-        has_more=cursor is not None,
-    )
+    return Page.of([service.delivery_out(d) for d in rows], cursor)
 
 
 @router.get(
