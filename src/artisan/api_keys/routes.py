@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from artisan.api_keys import service
 from artisan.api_keys.schemas import (
@@ -17,7 +17,7 @@ from artisan.api_keys.schemas import (
     ApiKeyUpdate,
     ScopeOut,
 )
-from artisan.api_keys.verifier import ApiKeyAuthenticator
+from artisan.api_keys.verifier import Authenticator
 from artisan.auth.dependencies import current_principal, require_tenant_role
 from artisan.auth.principal import Principal
 from artisan.auth.scopes import ROLE_SCOPES, SCOPES
@@ -32,15 +32,6 @@ TenantAdmin = Annotated[Principal, Depends(require_tenant_role("admin"))]
 _ERRORS = problem_responses(401, 402, 403, 404, 409, 422, 429)
 # The secret of create and roll responses must not be kept by caches or proxies.
 _NO_STORE = {"Cache-Control": "no-store"}
-
-
-def get_authenticator(request: Request) -> ApiKeyAuthenticator:
-    """The process's API key authenticator."""
-    authenticator: ApiKeyAuthenticator = request.app.state.api_keys
-    return authenticator
-
-
-Authenticator = Annotated[ApiKeyAuthenticator, Depends(get_authenticator)]
 
 
 @router.get("/scopes", response_model=list[ScopeOut], responses=_ERRORS)

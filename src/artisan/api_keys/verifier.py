@@ -8,11 +8,11 @@ import ipaddress
 import math
 import time
 import uuid
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import redis.asyncio as aioredis
 import structlog
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from limits import parse
 from prometheus_client import Counter
 from sqlalchemy import select, text
@@ -304,3 +304,12 @@ class ApiKeyAuthenticator:
                 )
         except Exception:
             log.exception("api_key_refusal_audit_failed", key_id=str(entry.key_id))
+
+
+def get_authenticator(request: Request) -> ApiKeyAuthenticator:
+    """The process's API key authenticator (a dependency of routes that revoke or re-read keys)."""
+    authenticator: ApiKeyAuthenticator = request.app.state.api_keys
+    return authenticator
+
+
+Authenticator = Annotated[ApiKeyAuthenticator, Depends(get_authenticator)]

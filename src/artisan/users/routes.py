@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from artisan.api_keys.routes import Authenticator
+from artisan.api_keys.verifier import Authenticator
 from artisan.auth.dependencies import require_tenant_role
 from artisan.auth.principal import Principal
 from artisan.core.db import SessionDep
