@@ -499,7 +499,8 @@ async def test_a_lost_lease_changes_nothing(
     await emit(wh_app, admin.tenant_id, "campaign.launched", **campaign())
     _, claimed = await engine.claim()
     outcome = await engine.send(claimed[0])
-    await engine.record(uuid.uuid4(), [outcome])  # someone else's token
+    outcome.item.lease_token = uuid.uuid4()  # someone else's lease
+    await engine.record([outcome])
     [row] = await rows(admin_engine, "SELECT status, attempt_count FROM webhook_deliveries")
     assert tuple(row) == ("pending", 0)
 
@@ -613,11 +614,11 @@ async def test_endpoint_deleted_mid_delivery(
     doomed = await create_endpoint(wh_client, admin, receiver.url("/doomed"))
     await create_endpoint(wh_client, admin, receiver.url("/kept"))
     await emit(wh_app, admin.tenant_id, "campaign.launched", **campaign())
-    token, claimed = await engine.claim()
+    _, claimed = await engine.claim()
     outcomes = [await engine.send(item) for item in claimed]
     deleted = await wh_client.delete(f"{base(admin)}/{doomed['id']}", headers=admin.headers)
     assert deleted.status_code == 204
-    await engine.record(token, outcomes)
+    await engine.record(outcomes)
     [row] = await rows(admin_engine, "SELECT status FROM webhook_deliveries")
     assert row[0] == "succeeded"
     assert len(await rows(admin_engine, "SELECT id FROM webhook_attempts")) == 1
@@ -667,7 +668,7 @@ async def test_record_skips_only_the_deliveries_whose_lease_was_lost(
     await create_endpoint(wh_client, admin, receiver.url())
     for _ in range(2):
         await emit(wh_app, admin.tenant_id, "campaign.launched", **campaign())
-    token, claimed = await engine.claim()
+    _, claimed = await engine.claim()
     kept, lost = sorted(claimed, key=lambda c: c.delivery_id)
     # Another sender took over the second delivery's lease meanwhile.
     async with admin_engine.begin() as conn:
@@ -676,7 +677,7 @@ async def test_record_skips_only_the_deliveries_whose_lease_was_lost(
             {"other": uuid.uuid4(), "id": lost.delivery_id},
         )
     outcomes = [await engine.send(item) for item in (kept, lost)]
-    await engine.record(token, outcomes)
+    await engine.record(outcomes)
     states = await rows(
         admin_engine,
         "SELECT d.id, d.status, d.attempt_count, d.delivered_at IS NOT NULL, count(a.id) "

@@ -48,9 +48,12 @@ log = structlog.get_logger(__name__)
 RESPONSE_BODY_LIMIT = 16 * 1024
 USER_AGENT = "Artisan-Webhooks/1.0"
 LEASE_MARGIN_SECONDS = 5.0
+# A request starts only with its whole timeout plus this much of its lease left.
+LEASE_START_MARGIN_SECONDS = 1.0
 JITTER = 0.2
-# Batches a draining sender keeps in flight; two keep the HTTP window full between batches.
-PIPELINE_DEPTH = 2
+
+
+_NO_LEASE = uuid.UUID(int=0)
 
 
 class Dispatcher(Protocol):
@@ -79,6 +82,10 @@ class Claimed:
     previous_secret_expires_at: datetime | None
     payload: dict[str, Any] | None
     message_created_at: datetime
+    # The lease this delivery was claimed under, and the monotonic time by which a request
+    # must have started so that it ends, timeout included, before the lease does.
+    lease_token: uuid.UUID = _NO_LEASE
+    start_by: float = float("inf")
     # The JSON body, encoded once per message of a batch and shared by its deliveries.
     body: bytes = b""
 
@@ -94,6 +101,8 @@ class Outcome:
 
     item: Claimed
     deferred_for: float | None = None
+    # Not sent: its lease was too close to its end to start a request (it is handed back).
+    released: bool = False
     started_at: datetime | None = None
     duration_ms: float = 0.0
     request_headers: dict[str, str] | None = None
@@ -185,6 +194,7 @@ RETURNING d.id, d.tenant_id, d.endpoint_id, d.message_id, d.event_type, d.attemp
 
 _DELIVERY_COLUMNS = {
     "id": "uuid",
+    "lease_token": "uuid",
     "status": "text",
     "attempt_count": "int",
     "next_attempt_at": "timestamptz",
@@ -223,7 +233,7 @@ def _attempt_value(name: str) -> str:
     return f"CAST(v.{name} AS jsonb)" if name in _JSON_COLUMNS else f"v.{name}"
 
 
-# Only deliveries still held under this lease are ours to record: another sender may have taken
+# Only deliveries still held under their lease are ours to record: another sender may have taken
 # over an expired lease, or the endpoint may have been deleted meanwhile. The UPDATE's row locks
 # and its lease-token condition decide that, and only the held deliveries get an attempt row.
 _RECORD_SQL = f"""
@@ -235,7 +245,7 @@ WITH updated AS (
         delivered_at = v.delivered_at, next_trigger = v.next_trigger,
         lease_until = NULL, lease_token = NULL, updated_at = now()
     FROM {_unnest("d", _DELIVERY_COLUMNS)}
-    WHERE d.id = v.id AND d.lease_token = :token
+    WHERE d.id = v.id AND d.lease_token = v.lease_token
     RETURNING d.id
 ), attempts AS (
     INSERT INTO webhook_attempts ({", ".join(_ATTEMPT_COLUMNS)})
@@ -245,6 +255,14 @@ WITH updated AS (
 )
 SELECT count(*) FROM updated
 """  # noqa: S608 - built from the constant column lists above
+
+# Hands deliveries back untouched (their lease was too short to start a request): due again at
+# once for any sender, their last outcome kept.
+_RELEASE_SQL = """
+UPDATE webhook_deliveries d SET lease_until = NULL, lease_token = NULL
+FROM unnest(CAST(:ids AS uuid[]), CAST(:tokens AS uuid[])) AS v(id, lease_token)
+WHERE d.id = v.id AND d.lease_token = v.lease_token
+"""
 
 
 async def prefer_index_scan(session: Any) -> None:
@@ -324,12 +342,17 @@ class DeliveryEngine:
         }
         if ids is not None:
             params["ids"] = list(ids)
+        # Read before the lease is taken, so the local deadline is never later than the
+        # database's.
+        start_by = time.monotonic() + self.lease_seconds - self.settings.webhook_timeout_seconds
+        start_by -= LEASE_START_MARGIN_SECONDS
         async with self.database.transaction(bypass_rls=True) as session:
             await prefer_index_scan(session)
             rows = (await session.execute(text(sql), params)).all()
         claimed = [Claimed(*row) for row in rows]
         bodies: dict[uuid.UUID, bytes] = {}
         for item in claimed:
+            item.lease_token, item.start_by = token, start_by
             body = bodies.get(item.message_id)
             if body is None:
                 body = bodies[item.message_id] = message_body(
@@ -380,6 +403,12 @@ class DeliveryEngine:
             return None
         return wait + random.uniform(0, 0.05)  # noqa: S311
 
+    async def send_in_time(self, item: Claimed) -> Outcome:
+        """Send, unless the lease is too close to its end for a request to finish inside it."""
+        if time.monotonic() > item.start_by:
+            return Outcome(item=item, released=True)
+        return await self.send(item)
+
     async def send(self, item: Claimed) -> Outcome:
         """One HTTP attempt: signed, no redirects, bounded time, SSRF-checked at connect."""
         deferred = await self._rate_limited(item)
@@ -422,20 +451,28 @@ class DeliveryEngine:
         index = min(attempt_number, len(self.delays) - 1)
         return jittered(self.delays[index])
 
-    async def record(self, token: uuid.UUID, outcomes: Sequence[Outcome]) -> None:
-        """Write the attempts and the deliveries' new state in one transaction."""
+    async def record(self, outcomes: Sequence[Outcome]) -> None:
+        """Write the attempts and the deliveries' new state in one transaction.
+
+        Each delivery is written only while it is still held under the lease it was claimed
+        with; outcomes of several claims can be recorded together.
+        """
         if not outcomes:
             return
         now = utcnow()
         delivery_rows: list[dict[str, Any]] = []
         attempt_rows: list[dict[str, Any]] = []
+        released: list[Claimed] = []
         gone: dict[uuid.UUID, uuid.UUID] = {}
         succeeded_endpoints: set[uuid.UUID] = set()
         failing_endpoints: set[uuid.UUID] = set()
         dead_letters: dict[uuid.UUID, int] = defaultdict(int)
         for outcome in outcomes:
             item = outcome.item
-            base = {"id": item.delivery_id}
+            if outcome.released:
+                released.append(item)
+                continue
+            base = {"id": item.delivery_id, "lease_token": item.lease_token}
             if outcome.deferred_for is not None:
                 delivery_rows.append(
                     {
@@ -505,7 +542,19 @@ class DeliveryEngine:
         # One batch records at a time in a process: two overlapping transactions updating the
         # same endpoints' failure counters could otherwise deadlock each other.
         async with self._recording, self.database.transaction(bypass_rls=True) as session:
-            held = await self._write_outcomes(session, token, delivery_rows, attempt_rows)
+            if released:
+                await session.execute(
+                    text(_RELEASE_SQL),
+                    {
+                        "ids": [item.delivery_id for item in released],
+                        "tokens": [item.lease_token for item in released],
+                    },
+                )
+                for _ in released:
+                    self.counts.observe_delivery("released", None)
+            if not delivery_rows:
+                return
+            held = await self._write_outcomes(session, delivery_rows, attempt_rows)
             if held != len(delivery_rows):
                 self.counts.observe_delivery("lease_lost", None)
             if not held:
@@ -517,14 +566,13 @@ class DeliveryEngine:
     async def _write_outcomes(
         self,
         session: Any,
-        token: uuid.UUID,
         delivery_rows: list[dict[str, Any]],
         attempt_rows: list[dict[str, Any]],
     ) -> int:
-        """Update the deliveries still held under `token` and log their attempts; how many."""
+        """Update the deliveries still held under their lease and log their attempts; how many."""
         # One statement, whatever the batch size: the new states and the attempts travel as
         # arrays, so the database sees one UPDATE and one INSERT instead of one per delivery.
-        params: dict[str, Any] = {"token": token}
+        params: dict[str, Any] = {}
         for column in _DELIVERY_COLUMNS:
             params[f"d_{column}"] = [row[column] for row in delivery_rows]
         for column in _ATTEMPT_COLUMNS:
@@ -648,52 +696,98 @@ def classify_error(exc: BaseException) -> tuple[str, str]:
 
 async def deliver_batch(engine: DeliveryEngine, ids: Sequence[uuid.UUID] | None = None) -> int:
     """Claim one batch (of `ids`, or of anything due), send it concurrently, record it."""
-    token, claimed = await engine.claim(ids)
+    _, claimed = await engine.claim(ids)
     if not claimed:
         return 0
-    await _send_and_record(engine, token, claimed)
+    outcomes = await asyncio.gather(*(engine.send_in_time(item) for item in claimed))
+    await engine.record(outcomes)
     return len(claimed)
 
 
-async def _send_and_record(
-    engine: DeliveryEngine, token: uuid.UUID, claimed: Sequence[Claimed]
-) -> None:
-    outcomes = await asyncio.gather(*(engine.send(item) for item in claimed))
-    await engine.record(token, outcomes)
-
-
 async def drain(engine: DeliveryEngine, *, budget_seconds: float = 30.0) -> int:
-    """Deliver whatever is due, batch after batch, for at most `budget_seconds`.
+    """Deliver whatever is due for at most `budget_seconds` (then finish what was claimed).
 
-    Up to PIPELINE_DEPTH batches are in flight at once: the next batch is claimed and starts
-    sending while the slowest requests of the previous one finish and it is recorded, so the
-    HTTP window never drains to zero between batches. Every batch starts sending as soon as it
-    is claimed, so each request still ends within the timeout, well inside its lease.
+    A fixed pool of WEBHOOK_CONCURRENCY sender coroutines takes claimed deliveries from a local
+    queue that one claimer keeps topped up a batch at a time, and one recorder writes outcomes
+    back in bulk as they accumulate (whatever arrived during its previous write), so the HTTP
+    window stays full while the database work happens beside it. A delivery that waited so long
+    that its lease could end before its request times out is handed back unsent.
     """
-    total = 0
+    concurrency = engine.settings.webhook_concurrency
+    low_water = max(concurrency, engine.settings.webhook_batch_size // 2)
     deadline = time.monotonic() + budget_seconds
-    in_flight: set[asyncio.Task[None]] = set()
+    waiting: asyncio.Queue[Claimed | None] = asyncio.Queue()
+    outcomes: list[Outcome] = []
+    in_flight = 0  # taken by a sender and not yet recorded
+    claimed_total = 0
+    wanted = asyncio.Event()  # the queue fell below the low-water mark
+    to_record = asyncio.Event()
+    recorded = asyncio.Event()
 
-    async def wait_for_one() -> None:
+    async def claimer() -> None:
+        nonlocal claimed_total
+        try:
+            while time.monotonic() < deadline:
+                if waiting.qsize() >= low_water:
+                    wanted.clear()
+                    await wanted.wait()
+                    continue
+                recorded.clear()
+                _, claimed = await engine.claim()
+                if claimed:
+                    claimed_total += len(claimed)
+                    for item in claimed:
+                        waiting.put_nowait(item)
+                elif waiting.empty() and not in_flight:
+                    return
+                else:
+                    # What is left may be waiting behind a delivery in flight (ordered
+                    # endpoints): look again once something has been recorded.
+                    await recorded.wait()
+        finally:
+            for _ in range(concurrency):
+                waiting.put_nowait(None)
+
+    async def sender() -> None:
         nonlocal in_flight
-        done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            task.result()
+        while (item := await waiting.get()) is not None:
+            in_flight += 1
+            if waiting.qsize() < low_water:
+                wanted.set()
+            try:
+                outcome = await engine.send_in_time(item)
+            except BaseException:
+                in_flight -= 1
+                raise
+            outcomes.append(outcome)
+            to_record.set()
 
-    try:
-        while time.monotonic() < deadline:
-            token, claimed = await engine.claim()
-            if not claimed:
-                if not in_flight:
-                    break
-                # What is left may be waiting behind a batch in flight (ordered endpoints).
-                await wait_for_one()
+    async def recorder() -> None:
+        nonlocal in_flight
+        while True:
+            if not outcomes:
+                if senders.done():
+                    return
+                to_record.clear()
+                woken = asyncio.ensure_future(to_record.wait())
+                await asyncio.wait((senders, woken), return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
                 continue
-            total += len(claimed)
-            in_flight.add(asyncio.create_task(_send_and_record(engine, token, claimed)))
-            if len(in_flight) >= PIPELINE_DEPTH:
-                await wait_for_one()
+            # Taken out in place: a sender appends to this same list.
+            batch = outcomes.copy()
+            outcomes.clear()
+            try:
+                await engine.record(batch)
+            finally:
+                in_flight -= len(batch)
+                recorded.set()
+
+    claiming = asyncio.ensure_future(claimer())
+    senders = asyncio.gather(*(sender() for _ in range(concurrency)))
+    recording = asyncio.ensure_future(recorder())
+    try:
+        await asyncio.gather(claiming, senders, recording)
     finally:
-        if in_flight:
-            await asyncio.gather(*in_flight)
-    return total
+        for task in (claiming, senders, recording):
+            task.cancel()
+    return claimed_total

