@@ -34,7 +34,7 @@ from artisan.core.db import Database
 from artisan.core.ids import new_id, utcnow
 from artisan.models.webhook import DeliveryStatus, WebhookEndpoint
 from artisan.webhooks.metrics import MetricCounts
-from artisan.webhooks.signing import SecretBox, secret_key_bytes, webhook_headers
+from artisan.webhooks.signing import SecretBox, SigningKey, secret_key_bytes, webhook_headers
 from artisan.webhooks.ssrf import (
     GuardedResolver,
     SSRFBlocked,
@@ -50,6 +50,12 @@ USER_AGENT = "Artisan-Webhooks/1.0"
 LEASE_MARGIN_SECONDS = 5.0
 # A request starts only with its whole timeout plus this much of its lease left.
 LEASE_START_MARGIN_SECONDS = 1.0
+# A draining sender keeps about this much work claimed ahead of its senders: well inside the
+# lease's margin, so claimed deliveries start long before their lease runs short.
+QUEUED_SECONDS = 1.0
+# A draining sender writes outcomes back once half a batch has accumulated or this much time has
+# passed, whichever comes first.
+RECORD_INTERVAL_SECONDS = 0.05
 JITTER = 0.2
 
 
@@ -297,7 +303,7 @@ class DeliveryEngine:
         self.box = SecretBox(settings.secret_key)
         self.lease_seconds = settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS
         self._http: aiohttp.ClientSession | None = None
-        self._keys: dict[bytes, bytes] = {}
+        self._keys: dict[bytes, SigningKey] = {}
         self._literal_refusals: dict[str, str | None] = {}
         self._recording = asyncio.Lock()
 
@@ -362,15 +368,16 @@ class DeliveryEngine:
         return token, claimed
 
     # -- send ------------------------------------------------------------------------------
-    def _key(self, sealed: bytes) -> bytes:
+    def _key(self, sealed: bytes) -> SigningKey:
+        # Opening a sealed secret and keying its HMAC is done once per secret, not per request.
         key = self._keys.get(sealed)
         if key is None:
             if len(self._keys) > 10_000:
                 self._keys.clear()
-            key = self._keys[sealed] = secret_key_bytes(self.box.open(sealed))
+            key = self._keys[sealed] = SigningKey(secret_key_bytes(self.box.open(sealed)))
         return key
 
-    def _signing_keys(self, item: Claimed) -> list[bytes]:
+    def _signing_keys(self, item: Claimed) -> list[SigningKey]:
         keys = [self._key(item.secret_encrypted)]
         if (
             item.previous_secret_encrypted is not None
@@ -560,7 +567,11 @@ class DeliveryEngine:
             if not held:
                 return
             await self._track_endpoints(
-                session, succeeded_endpoints, failing_endpoints, dead_letters, gone
+                session,
+                succeeded_endpoints,
+                failing_endpoints,
+                dead_letters,
+                gone,
             )
 
     async def _write_outcomes(
@@ -704,41 +715,76 @@ async def deliver_batch(engine: DeliveryEngine, ids: Sequence[uuid.UUID] | None 
     return len(claimed)
 
 
+class _SendRate:
+    """Deliveries finished per second, measured over the last second or so."""
+
+    WINDOW_SECONDS = 1.0
+
+    def __init__(self) -> None:
+        self.finished = 0
+        self._mark = (time.monotonic(), 0)
+        self.per_second: float | None = None
+
+    def update(self) -> float | None:
+        """Refresh the measured rate (None until a first window has passed)."""
+        now = time.monotonic()
+        since, count = self._mark
+        if now - since >= self.WINDOW_SECONDS:
+            self.per_second = (self.finished - count) / (now - since)
+            self._mark = (now, self.finished)
+        return self.per_second
+
+
 async def drain(engine: DeliveryEngine, *, budget_seconds: float = 30.0) -> int:
     """Deliver whatever is due for at most `budget_seconds` (then finish what was claimed).
 
     A fixed pool of WEBHOOK_CONCURRENCY sender coroutines takes claimed deliveries from a local
-    queue that one claimer keeps topped up a batch at a time, and one recorder writes outcomes
-    back in bulk as they accumulate (whatever arrived during its previous write), so the HTTP
-    window stays full while the database work happens beside it. A delivery that waited so long
-    that its lease could end before its request times out is handed back unsent.
+    queue that one claimer keeps topped up, and one recorder writes outcomes back in bulk as
+    they accumulate (whatever arrived during its previous write), so the HTTP window stays full
+    while the database work happens beside it. The queue holds about QUEUED_SECONDS of work at
+    the measured send rate (at most a batch), so slow receivers do not leave claimed deliveries
+    waiting until their lease runs short; one that did wait that long is handed back unsent.
     """
     concurrency = engine.settings.webhook_concurrency
-    low_water = max(concurrency, engine.settings.webhook_batch_size // 2)
+    batch_size = engine.settings.webhook_batch_size
     deadline = time.monotonic() + budget_seconds
     waiting: asyncio.Queue[Claimed | None] = asyncio.Queue()
     outcomes: list[Outcome] = []
     in_flight = 0  # taken by a sender and not yet recorded
     claimed_total = 0
-    wanted = asyncio.Event()  # the queue fell below the low-water mark
+    low_water = batch_size // 2
+    record_at = max(1, batch_size // 2)
+    rate = _SendRate()
+    wanted = asyncio.Event()  # the queue fell below half its target
     to_record = asyncio.Event()
     recorded = asyncio.Event()
 
+    def target() -> int:
+        measured = rate.update()
+        if measured is None:
+            return batch_size
+        return max(concurrency, min(batch_size, int(measured * QUEUED_SECONDS)))
+
     async def claimer() -> None:
-        nonlocal claimed_total
+        nonlocal claimed_total, low_water
         try:
             while time.monotonic() < deadline:
+                goal = target()
+                low_water = goal // 2
                 if waiting.qsize() >= low_water:
                     wanted.clear()
                     await wanted.wait()
                     continue
                 recorded.clear()
-                _, claimed = await engine.claim()
+                # Decided before claiming: a write that ends during the claim may free work the
+                # claim's snapshot did not see.
+                settled = waiting.empty() and not in_flight
+                _, claimed = await engine.claim(limit=goal - waiting.qsize())
                 if claimed:
                     claimed_total += len(claimed)
                     for item in claimed:
                         waiting.put_nowait(item)
-                elif waiting.empty() and not in_flight:
+                elif settled:
                     return
                 else:
                     # What is left may be waiting behind a delivery in flight (ordered
@@ -759,19 +805,26 @@ async def drain(engine: DeliveryEngine, *, budget_seconds: float = 30.0) -> int:
             except BaseException:
                 in_flight -= 1
                 raise
+            rate.finished += 1
             outcomes.append(outcome)
-            to_record.set()
+            if len(outcomes) >= record_at:
+                to_record.set()
 
     async def recorder() -> None:
         nonlocal in_flight
-        while True:
-            if not outcomes:
-                if senders.done():
-                    return
+        while outcomes or not senders.done():
+            if len(outcomes) < record_at and not senders.done():
+                # Outcomes are written in batches: every write costs a transaction and a few
+                # round trips whatever its size.
                 to_record.clear()
                 woken = asyncio.ensure_future(to_record.wait())
-                await asyncio.wait((senders, woken), return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    (senders, woken),
+                    timeout=RECORD_INTERVAL_SECONDS,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
                 woken.cancel()
+            if not outcomes:
                 continue
             # Taken out in place: a sender appends to this same list.
             batch = outcomes.copy()

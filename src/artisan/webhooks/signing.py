@@ -28,21 +28,38 @@ def secret_key_bytes(secret: str) -> bytes:
     return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
 
 
+class SigningKey:
+    """An endpoint's HMAC key, keyed once: each signature then costs one copy and one hash."""
+
+    __slots__ = ("_keyed",)
+
+    def __init__(self, key: bytes) -> None:
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+
+    def sign(self, msg_id: str, timestamp: int, body: bytes) -> str:
+        """One `v1,<base64>` signature of `id.timestamp.body`."""
+        mac = self._keyed.copy()
+        mac.update(f"{msg_id}.{timestamp}.".encode() + body)
+        return "v1," + base64.b64encode(mac.digest()).decode()
+
+
 def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     """One `v1,<base64>` signature of `id.timestamp.body`."""
-    signed = msg_id.encode() + b"." + str(timestamp).encode() + b"." + body
-    # The one-shot digest runs in C without building an HMAC object (a third of the cost).
-    digest = hmac.digest(key, signed, hashlib.sha256)
-    return "v1," + base64.b64encode(digest).decode()
+    return SigningKey(key).sign(msg_id, timestamp, body)
 
 
-def signature_header(keys: Iterable[bytes], msg_id: str, timestamp: int, body: bytes) -> str:
+def signature_header(
+    keys: Iterable[bytes | SigningKey], msg_id: str, timestamp: int, body: bytes
+) -> str:
     """The `webhook-signature` value: one signature per live secret, space-separated."""
-    return " ".join(sign(key, msg_id, timestamp, body) for key in keys)
+    return " ".join(
+        (key if isinstance(key, SigningKey) else SigningKey(key)).sign(msg_id, timestamp, body)
+        for key in keys
+    )
 
 
 def webhook_headers(
-    keys: Iterable[bytes], msg_id: str, timestamp: int, body: bytes
+    keys: Iterable[bytes | SigningKey], msg_id: str, timestamp: int, body: bytes
 ) -> dict[str, str]:
     """The three Standard Webhooks headers of one attempt."""
     return {
