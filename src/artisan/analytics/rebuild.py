@@ -11,23 +11,12 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from artisan.events.catalog import EVENT_TYPES, metrics_of
-
-
-def _metric_map_sql() -> str:
-    rows: list[str] = []
-    for event_type in EVENT_TYPES:
-        plain = metrics_of(event_type, {})
-        positive = metrics_of(event_type, {"sentiment": "positive"})
-        rows += [f"('{event_type}', '{m}', false)" for m in plain]
-        rows += [f"('{event_type}', '{m}', true)" for m in positive if m not in plain]
-    return "(VALUES " + ", ".join(rows) + ") AS mm(type, metric, positive_only)"
-
+from artisan.events.catalog import metric_map_sql
 
 _EXPANDED = f"""
     SELECT e.tenant_id, e.campaign_id, e.lead_id, e.step, e.channel, e.occurred_at, e.id,
            e.simulated, mm.metric
-    FROM events e JOIN {_metric_map_sql()} ON mm.type = e.type
+    FROM events e JOIN {metric_map_sql()} ON mm.type = e.type
     WHERE e.tenant_id = :t
       AND (NOT mm.positive_only OR e.properties->>'sentiment' = 'positive')
 """  # noqa: S608 - the metric map is built from the static catalogue
