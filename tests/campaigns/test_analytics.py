@@ -615,3 +615,46 @@ async def test_other_tenants_events_stay_invisible(app: FastAPI, client: httpx.A
         ):
             seen = await session.execute(text(f"SELECT count(*) FROM {table}"))
             assert seen.scalar_one() == 0, table
+
+
+async def test_deleting_a_tenant_clears_its_analytics(
+    app: FastAPI, client: httpx.AsyncClient, admin_engine: AsyncEngine
+) -> None:
+    me = await signed_in_user(app, client)
+    other = await signed_in_user(app, client)
+    for user in (me, other):
+        campaign = await make_campaign(client, user.headers, steps=STEPS)
+        lead = await make_lead(client, user.headers, email="gone@example.com")
+        body = {
+            "type": "email.sent",
+            "campaign_id": campaign["id"],
+            "lead_id": lead["id"],
+            "step": 1,
+            "occurred_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        }
+        response = await client.post("/api/events", json=body, headers=user.headers)
+        assert response.status_code == 201
+    tables = (
+        "lead_metric_state",
+        "analytics_campaign_rollups",
+        "analytics_tenant_rollups",
+        "analytics_tenant_daily",
+    )
+
+    async def rows(tenant_id: Any) -> dict[str, int]:
+        async with admin_engine.connect() as conn:
+            return {
+                table: (
+                    await conn.execute(
+                        text(f"SELECT count(*) FROM {table} WHERE tenant_id = :t"),
+                        {"t": tenant_id},
+                    )
+                ).scalar_one()
+                for table in tables
+            }
+
+    assert all((await rows(me.tenant_id)).values())
+    async with admin_engine.begin() as conn:
+        await conn.execute(text("DELETE FROM tenants WHERE id = :t"), {"t": me.tenant_id})
+    assert not any((await rows(me.tenant_id)).values())
+    assert all((await rows(other.tenant_id)).values())
