@@ -531,8 +531,10 @@ async def test_incremental_state_equals_a_rebuild(
 ) -> None:
     tenant_id = dataset["me"].tenant_id
     queries = {
-        "lead_metric_state": "SELECT campaign_id, lead_id, step, metric, simulated, channel, "
-        "first_at, last_at, total FROM lead_metric_state WHERE tenant_id = :t",
+        "lead_metric_state": "SELECT campaign_id, lead_id, metric, simulated, channel, "
+        "first_at, last_at, total, steps FROM lead_metric_state WHERE tenant_id = :t",
+        "analytics_step_rollups": "SELECT campaign_id, step, metric, simulated, total "
+        "FROM analytics_step_rollups WHERE tenant_id = :t AND total <> 0",
         "analytics_campaign_rollups": "SELECT campaign_id, metric, bucket, channel, simulated, "
         "total, uniques FROM analytics_campaign_rollups "
         "WHERE tenant_id = :t AND (total <> 0 OR uniques <> 0)",
@@ -612,6 +614,7 @@ async def test_other_tenants_events_stay_invisible(app: FastAPI, client: httpx.A
             "analytics_campaign_rollups",
             "analytics_tenant_rollups",
             "analytics_tenant_daily",
+            "analytics_step_rollups",
         ):
             seen = await session.execute(text(f"SELECT count(*) FROM {table}"))
             assert seen.scalar_one() == 0, table
@@ -639,6 +642,7 @@ async def test_deleting_a_tenant_clears_its_analytics(
         "analytics_campaign_rollups",
         "analytics_tenant_rollups",
         "analytics_tenant_daily",
+        "analytics_step_rollups",
     )
 
     async def rows(tenant_id: Any) -> dict[str, int]:

@@ -237,31 +237,30 @@ _MAINTAIN_ANALYTICS = text(
           AND (NOT mm.positive_only OR e.properties->>'sentiment' = 'positive')
     ),
     state AS (
-        INSERT INTO lead_metric_state AS s (tenant_id, campaign_id, lead_id, step, metric,
-                                            simulated, channel, first_at, last_at, total,
+        INSERT INTO lead_metric_state AS s (tenant_id, campaign_id, lead_id, metric, simulated,
+                                            channel, first_at, last_at, total, steps,
                                             prev_first_at, prev_channel)
-        SELECT :tenant_id, x.campaign_id, x.lead_id, k.step, x.metric, :simulated,
+        SELECT :tenant_id, x.campaign_id, x.lead_id, x.metric, :simulated,
                (array_agg(x.channel ORDER BY x.occurred_at, x.id))[1], min(x.occurred_at),
-               max(x.occurred_at), count(*), NULL, NULL
+               max(x.occurred_at), count(*), COALESCE(bit_or(1 << x.step), 0), NULL, NULL
         FROM expanded AS x
-        CROSS JOIN LATERAL (VALUES (0), (x.step)) AS k(step)
-        WHERE k.step IS NOT NULL
-        GROUP BY x.campaign_id, x.lead_id, k.step, x.metric
-        ORDER BY x.campaign_id, x.lead_id, k.step, x.metric
-        ON CONFLICT (tenant_id, campaign_id, lead_id, step, metric, simulated) DO UPDATE SET
+        GROUP BY x.campaign_id, x.lead_id, x.metric
+        ORDER BY x.campaign_id, x.lead_id, x.metric
+        ON CONFLICT (tenant_id, campaign_id, lead_id, metric, simulated) DO UPDATE SET
             prev_first_at = s.first_at,
             prev_channel = s.channel,
             channel = CASE WHEN EXCLUDED.first_at < s.first_at THEN EXCLUDED.channel
                            ELSE s.channel END,
             first_at = LEAST(s.first_at, EXCLUDED.first_at),
             last_at = GREATEST(s.last_at, EXCLUDED.last_at),
-            total = s.total + EXCLUDED.total
-        RETURNING campaign_id, step, metric, channel, first_at, prev_first_at, prev_channel
+            total = s.total + EXCLUDED.total,
+            steps = s.steps | EXCLUDED.steps
+        RETURNING campaign_id, metric, channel, first_at, prev_first_at, prev_channel
     ),
     moved AS (
         SELECT campaign_id, metric, first_at, channel, prev_first_at, prev_channel
         FROM state
-        WHERE step = 0 AND (prev_first_at IS NULL OR first_at < prev_first_at)
+        WHERE prev_first_at IS NULL OR first_at < prev_first_at
     ),
     delta AS (
         SELECT d.campaign_id, d.metric, d.bucket, d.channel,
@@ -291,6 +290,17 @@ _MAINTAIN_ANALYTICS = text(
         ON CONFLICT (tenant_id, campaign_id, metric, bucket, channel, simulated) DO UPDATE SET
             total = r.total + EXCLUDED.total,
             uniques = r.uniques + EXCLUDED.uniques
+    ),
+    step_rollup AS (
+        INSERT INTO analytics_step_rollups AS r (tenant_id, campaign_id, step, metric,
+                                                  simulated, total)
+        SELECT :tenant_id, campaign_id, step, metric, :simulated, count(*)
+        FROM expanded
+        WHERE step IS NOT NULL
+        GROUP BY campaign_id, step, metric
+        ORDER BY campaign_id, step, metric
+        ON CONFLICT (tenant_id, campaign_id, step, metric, simulated) DO UPDATE SET
+            total = r.total + EXCLUDED.total
     ),
     tenant_rollup AS (
         INSERT INTO analytics_tenant_rollups AS r (tenant_id, metric, bucket, channel, simulated,
