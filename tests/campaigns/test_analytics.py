@@ -662,3 +662,20 @@ async def test_deleting_a_tenant_clears_its_analytics(
         await conn.execute(text("DELETE FROM tenants WHERE id = :t"), {"t": me.tenant_id})
     assert not any((await rows(me.tenant_id)).values())
     assert all((await rows(other.tenant_id)).values())
+
+
+async def test_analytics_rows_of_another_tenant_are_refused(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    me = await signed_in_user(app, client)
+    other = await signed_in_user(app, client)
+    with pytest.raises(Exception, match="row-level security"):
+        async with app.state.database.transaction(tenant_id=me.tenant_id) as session:
+            await session.execute(
+                text(
+                    "INSERT INTO analytics_tenant_daily (tenant_id, metric, day, channel, "
+                    "simulated, total, uniques) VALUES (:t, 'sent', '2026-01-01', 'email', "
+                    "false, 1, 1)"
+                ),
+                {"t": other.tenant_id},
+            )
