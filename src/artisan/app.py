@@ -25,6 +25,7 @@ from artisan.campaigns.routes import router as campaigns_router
 from artisan.config import Settings, get_settings
 from artisan.core.db import Database
 from artisan.core.errors import install_error_handlers
+from artisan.core.heap import settle_heap
 from artisan.core.logging import configure_logging
 from artisan.core.middleware import (
     BodySizeLimitMiddleware,
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settle_heap()
         app.state.api_keys.start()
         runner = app.state.webhook_runner
         if runner is not None:

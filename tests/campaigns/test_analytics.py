@@ -531,8 +531,10 @@ async def test_incremental_state_equals_a_rebuild(
 ) -> None:
     tenant_id = dataset["me"].tenant_id
     queries = {
-        "lead_metric_state": "SELECT campaign_id, lead_id, step, metric, simulated, channel, "
-        "first_at, last_at, total FROM lead_metric_state WHERE tenant_id = :t",
+        "lead_metric_state": "SELECT campaign_id, lead_id, metric, simulated, channel, "
+        "first_at, last_at, total, steps FROM lead_metric_state WHERE tenant_id = :t",
+        "analytics_step_rollups": "SELECT campaign_id, step, metric, simulated, total "
+        "FROM analytics_step_rollups WHERE tenant_id = :t AND total <> 0",
         "analytics_campaign_rollups": "SELECT campaign_id, metric, bucket, channel, simulated, "
         "total, uniques FROM analytics_campaign_rollups "
         "WHERE tenant_id = :t AND (total <> 0 OR uniques <> 0)",
@@ -612,6 +614,68 @@ async def test_other_tenants_events_stay_invisible(app: FastAPI, client: httpx.A
             "analytics_campaign_rollups",
             "analytics_tenant_rollups",
             "analytics_tenant_daily",
+            "analytics_step_rollups",
         ):
             seen = await session.execute(text(f"SELECT count(*) FROM {table}"))
             assert seen.scalar_one() == 0, table
+
+
+async def test_deleting_a_tenant_clears_its_analytics(
+    app: FastAPI, client: httpx.AsyncClient, admin_engine: AsyncEngine
+) -> None:
+    me = await signed_in_user(app, client)
+    other = await signed_in_user(app, client)
+    for user in (me, other):
+        campaign = await make_campaign(client, user.headers, steps=STEPS)
+        lead = await make_lead(client, user.headers, email="gone@example.com")
+        body = {
+            "type": "email.sent",
+            "campaign_id": campaign["id"],
+            "lead_id": lead["id"],
+            "step": 1,
+            "occurred_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        }
+        response = await client.post("/api/events", json=body, headers=user.headers)
+        assert response.status_code == 201
+    tables = (
+        "lead_metric_state",
+        "analytics_campaign_rollups",
+        "analytics_tenant_rollups",
+        "analytics_tenant_daily",
+        "analytics_step_rollups",
+    )
+
+    async def rows(tenant_id: Any) -> dict[str, int]:
+        async with admin_engine.connect() as conn:
+            return {
+                table: (
+                    await conn.execute(
+                        text(f"SELECT count(*) FROM {table} WHERE tenant_id = :t"),
+                        {"t": tenant_id},
+                    )
+                ).scalar_one()
+                for table in tables
+            }
+
+    assert all((await rows(me.tenant_id)).values())
+    async with admin_engine.begin() as conn:
+        await conn.execute(text("DELETE FROM tenants WHERE id = :t"), {"t": me.tenant_id})
+    assert not any((await rows(me.tenant_id)).values())
+    assert all((await rows(other.tenant_id)).values())
+
+
+async def test_analytics_rows_of_another_tenant_are_refused(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    me = await signed_in_user(app, client)
+    other = await signed_in_user(app, client)
+    with pytest.raises(Exception, match="row-level security"):
+        async with app.state.database.transaction(tenant_id=me.tenant_id) as session:
+            await session.execute(
+                text(
+                    "INSERT INTO analytics_tenant_daily (tenant_id, metric, day, channel, "
+                    "simulated, total, uniques) VALUES (:t, 'sent', '2026-01-01', 'email', "
+                    "false, 1, 1)"
+                ),
+                {"t": other.tenant_id},
+            )

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from artisan.auth.scopes import ROLE_SCOPES
 from artisan.core.ids import new_id
+from artisan.events.schemas import EventIn
 from artisan.models.user import Role
 from tests.campaigns.helpers import make_campaign, make_lead
 from tests.factories import signed_in_user
@@ -220,3 +223,20 @@ async def test_routes_require_their_scope(
     response = await client.request(method, url, json={}, headers=me.headers)
     assert response.status_code == 403
     assert response.json()["required_scope"] == scope
+
+
+def test_ids_parse_alike_in_every_form() -> None:
+    """The canonical form takes a faster path; every form still gives the same id, and a
+    malformed one the standard error."""
+    lead = uuid.uuid4()
+    body = {"type": "email.opened", "occurred_at": T0}
+    for form in (str(lead), str(lead).upper(), lead.hex, f"urn:uuid:{lead}", lead):
+        parsed = EventIn.model_validate({**body, "lead_id": form}).lead_id
+        assert isinstance(parsed, uuid.UUID)
+        assert parsed == lead
+        assert hash(parsed) == hash(lead)
+        assert str(parsed) == str(lead)
+    for bad in ("not-a-uuid", f"{lead}x", str(lead).replace("-", "")[:31], 42):
+        with pytest.raises(ValidationError) as caught:
+            EventIn.model_validate({**body, "lead_id": bad})
+        assert caught.value.errors()[0]["loc"] == ("lead_id",)

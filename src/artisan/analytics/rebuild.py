@@ -11,23 +11,12 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from artisan.events.catalog import EVENT_TYPES, metrics_of
-
-
-def _metric_map_sql() -> str:
-    rows: list[str] = []
-    for event_type in EVENT_TYPES:
-        plain = metrics_of(event_type, {})
-        positive = metrics_of(event_type, {"sentiment": "positive"})
-        rows += [f"('{event_type}', '{m}', false)" for m in plain]
-        rows += [f"('{event_type}', '{m}', true)" for m in positive if m not in plain]
-    return "(VALUES " + ", ".join(rows) + ") AS mm(type, metric, positive_only)"
-
+from artisan.events.catalog import metric_map_sql
 
 _EXPANDED = f"""
     SELECT e.tenant_id, e.campaign_id, e.lead_id, e.step, e.channel, e.occurred_at, e.id,
            e.simulated, mm.metric
-    FROM events e JOIN {_metric_map_sql()} ON mm.type = e.type
+    FROM events e JOIN {metric_map_sql()} ON mm.type = e.type
     WHERE e.tenant_id = :t
       AND (NOT mm.positive_only OR e.properties->>'sentiment' = 'positive')
 """  # noqa: S608 - the metric map is built from the static catalogue
@@ -42,19 +31,25 @@ async def rebuild_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
         "analytics_campaign_rollups",
         "analytics_tenant_rollups",
         "analytics_tenant_daily",
+        "analytics_step_rollups",
     ):
         await session.execute(text(f"DELETE FROM {table} WHERE tenant_id = :t"), params)  # noqa: S608
-    for step_expr, step_filter in (("0", ""), ("x.step", " AND x.step IS NOT NULL")):
-        # Ties on time go to the older id, as the incremental path keeps the stored first.
-        statement = (
-            "INSERT INTO lead_metric_state (tenant_id, campaign_id, lead_id, step, metric, "  # noqa: S608
-            "simulated, channel, first_at, last_at, total) "
-            f"SELECT x.tenant_id, x.campaign_id, x.lead_id, {step_expr}, x.metric, x.simulated, "
-            "(array_agg(x.channel ORDER BY x.occurred_at, x.id))[1], min(x.occurred_at), "
-            f"max(x.occurred_at), count(*) FROM ({_EXPANDED}) x WHERE true{step_filter} "
-            "GROUP BY 1, 2, 3, 4, 5, 6"
-        )
-        await session.execute(text(statement), params)
+    # Ties on time go to the older id, as the incremental path keeps the stored first.
+    state = (
+        "INSERT INTO lead_metric_state (tenant_id, campaign_id, lead_id, metric, simulated, "  # noqa: S608
+        "channel, first_at, last_at, total, steps) "
+        "SELECT x.tenant_id, x.campaign_id, x.lead_id, x.metric, x.simulated, "
+        "(array_agg(x.channel ORDER BY x.occurred_at, x.id))[1], min(x.occurred_at), "
+        "max(x.occurred_at), count(*), COALESCE(bit_or(1 << x.step), 0) "
+        f"FROM ({_EXPANDED}) x GROUP BY 1, 2, 3, 4, 5"
+    )
+    await session.execute(text(state), params)
+    steps = (
+        "INSERT INTO analytics_step_rollups (tenant_id, campaign_id, step, metric, simulated, "  # noqa: S608
+        "total) SELECT x.tenant_id, x.campaign_id, x.step, x.metric, x.simulated, count(*) "
+        f"FROM ({_EXPANDED}) x WHERE x.step IS NOT NULL GROUP BY 1, 2, 3, 4, 5"
+    )
+    await session.execute(text(steps), params)
     totals = (
         "INSERT INTO analytics_campaign_rollups (tenant_id, campaign_id, metric, bucket, "  # noqa: S608
         "channel, simulated, total, uniques) "
@@ -67,7 +62,7 @@ async def rebuild_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
         "INSERT INTO analytics_campaign_rollups AS r (tenant_id, campaign_id, metric, bucket, "  # noqa: S608
         "channel, simulated, total, uniques) "
         f"SELECT tenant_id, campaign_id, metric, {_BUCKET.format(col='first_at')}, channel, "
-        "simulated, 0, count(*) FROM lead_metric_state WHERE tenant_id = :t AND step = 0 "
+        "simulated, 0, count(*) FROM lead_metric_state WHERE tenant_id = :t "
         "GROUP BY 1, 2, 3, 4, 5, 6 "
         "ON CONFLICT (tenant_id, campaign_id, metric, bucket, channel, simulated) "
         "DO UPDATE SET uniques = EXCLUDED.uniques"

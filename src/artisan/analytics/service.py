@@ -177,7 +177,7 @@ async def campaign_report(
     count: str,
     include_simulated: bool,
 ) -> CampaignReport:
-    """A campaign's all-time totals and rates, per step (from per-lead state) and per channel."""
+    """A campaign's all-time totals and rates, per step and per channel."""
     await _plan_per_request(session)
     campaign = await _campaign(session, principal, campaign_id)
     params = {"t": principal.tenant_id, "c": campaign_id, "sim": _simulated(include_simulated)}
@@ -195,16 +195,22 @@ async def campaign_report(
     for row in rows:
         by_channel[row.channel][row.metric] = int(row.n)
         totals[row.metric] += int(row.n)
-    step_value = "count(*)" if count == "unique" else "sum(total)"
     by_step: dict[int, dict[str, int]] = defaultdict(dict)
-    rows = await session.execute(
-        text(
-            f"SELECT step, metric, {step_value} AS n FROM lead_metric_state "  # noqa: S608 - only internal constants are interpolated
-            "WHERE tenant_id = :t AND campaign_id = :c AND step > 0 AND simulated = ANY(:sim) "
+    if count == "unique":
+        # A lead counts once on each step whose bit it carries (steps are 1..20, EventIn.step).
+        step_sql = (
+            "SELECT k.step, s.metric, count(*) AS n FROM lead_metric_state s "
+            "CROSS JOIN generate_series(1, 20) AS k(step) "
+            "WHERE s.tenant_id = :t AND s.campaign_id = :c AND s.simulated = ANY(:sim) "
+            "AND s.steps <> 0 AND s.steps & (1 << k.step) <> 0 GROUP BY k.step, s.metric"
+        )
+    else:
+        step_sql = (
+            "SELECT step, metric, sum(total) AS n FROM analytics_step_rollups "
+            "WHERE tenant_id = :t AND campaign_id = :c AND simulated = ANY(:sim) "
             "GROUP BY step, metric"
-        ),
-        params,
-    )
+        )
+    rows = await session.execute(text(step_sql), params)
     for row in rows:
         by_step[row.step][row.metric] = int(row.n)
     steps = list(campaign.steps or [])
@@ -376,11 +382,11 @@ async def funnel(
             text(
                 f"SELECT {counts} FROM ("  # noqa: S608 - only internal constants are interpolated
                 "SELECT campaign_id, lead_id, simulated, first_at AS t0 FROM lead_metric_state "
-                "WHERE tenant_id = :t AND step = 0 AND metric = :first AND first_at >= :lower "
+                "WHERE tenant_id = :t AND metric = :first AND first_at >= :lower "
                 f"AND first_at < :upper AND simulated = ANY(:sim){campaign_filter}) AS e "
                 f"CROSS JOIN LATERAL (SELECT {pivots} FROM lead_metric_state s "
                 "WHERE s.tenant_id = :t AND s.campaign_id = e.campaign_id "
-                "AND s.lead_id = e.lead_id AND s.step = 0 AND s.simulated = e.simulated "
+                "AND s.lead_id = e.lead_id AND s.simulated = e.simulated "
                 "AND s.metric = ANY(:rest)) AS x"
             ),
             params,

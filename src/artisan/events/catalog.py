@@ -88,6 +88,17 @@ def metrics_of(event_type: str, properties: dict[str, Any]) -> tuple[str, ...]:
     return metrics
 
 
+def metric_map_sql() -> str:
+    """The catalogue's type-to-metric map as a SQL VALUES list `mm(type, metric, positive_only)`."""
+    rows: list[str] = []
+    for event_type in EVENT_TYPES:
+        plain = metrics_of(event_type, {})
+        positive = metrics_of(event_type, {"sentiment": "positive"})
+        rows += [f"('{event_type}', '{m}', false)" for m in plain]
+        rows += [f"('{event_type}', '{m}', true)" for m in positive if m not in plain]
+    return "(VALUES " + ", ".join(rows) + ") AS mm(type, metric, positive_only)"
+
+
 def lead_status_after(event_type: str, properties: dict[str, Any]) -> str | None:
     """The lead status an event implies, if any."""
     if event_type in ("email.sent", "linkedin.connection_sent", "linkedin.message_sent"):

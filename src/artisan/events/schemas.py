@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from asyncpg.pgproto.pgproto import UUID as CUUID
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from artisan.events.catalog import EVENT_CHANNELS, EVENT_TYPES
 
@@ -33,16 +42,34 @@ assert set(EventType.__args__) == set(EVENT_TYPES)  # type: ignore[attr-defined]
 assert set(EventChannel.__args__) == set(EVENT_CHANNELS)  # type: ignore[attr-defined]
 
 
+_CANONICAL_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
+def _c_uuid(value: Any) -> Any:
+    # asyncpg's UUID is a uuid.UUID implemented in C, the type it returns for uuid columns: a
+    # batch hashes, sorts and encodes its lead and campaign ids thousands of times, and the
+    # standard class runs Python code for each. Only the canonical form is taken here; any
+    # other input goes on to the standard validation, unchanged, with its usual errors.
+    if type(value) is str and _CANONICAL_UUID.fullmatch(value):
+        return CUUID(value)
+    return value
+
+
+IdIn = Annotated[uuid.UUID, BeforeValidator(_c_uuid)]
+
+
 class EventIn(BaseModel):
     """One tracked event; `client_id` makes ingestion idempotent per tenant."""
 
     model_config = ConfigDict(extra="forbid")
 
     type: EventType
-    campaign_id: uuid.UUID | None = Field(
+    campaign_id: IdIn | None = Field(
         default=None, description="Required, except on the per-campaign route"
     )
-    lead_id: uuid.UUID
+    lead_id: IdIn
     step: int | None = Field(default=None, ge=1, le=20, description="1-based step number")
     channel: EventChannel | None = Field(
         default=None, description="Implied by the type; meetings default to the step's channel"

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import uuid_utils
+from asyncpg.pgproto.pgproto import UUID as CUUID
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,27 +19,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from artisan.audit.recorder import SYSTEM, Actor, Target, record
 from artisan.auth.principal import Principal
 from artisan.campaigns import hooks
-from artisan.core.ids import new_id, utcnow
+from artisan.core.ids import utcnow
 from artisan.events.catalog import (
     EVENT_CHANNELS,
     STATUS_RANK,
     SUPPRESSING,
     default_channel,
     lead_status_after,
-    metrics_of,
+    metric_map_sql,
 )
 from artisan.events.schemas import BatchReport, EventIn, EventResult
 from artisan.leads.service import add_suppressions
 
-BUCKET = timedelta(minutes=15)
+# Rollup buckets are 15 minutes long, counted from here (every zone's offset is a multiple).
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 EARLIEST = _EPOCH
-
-
-def bucket_of(moment: datetime) -> datetime:
-    """The 15-minute UTC bucket a moment falls in (every zone's offset is a multiple of it)."""
-    elapsed = moment.astimezone(UTC) - _EPOCH
-    return _EPOCH + (elapsed // BUCKET) * BUCKET
 
 
 @dataclass(slots=True)
@@ -58,6 +53,14 @@ class ValidEvent:
 
 
 _EVENT_LIST = TypeAdapter(list[EventIn])
+
+
+def _new_event_id() -> uuid.UUID:
+    # A UUIDv7 as new_id makes, built as asyncpg's C UUID (see schemas.IdIn): a few times cheaper
+    # to make, hash and encode, a thousand times per batch.
+    return CUUID(uuid_utils.uuid7().bytes)
+
+
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
@@ -176,7 +179,7 @@ async def validate_events(
         valid.append(
             ValidEvent(
                 index=index,
-                id=new_id(),
+                id=_new_event_id(),
                 type=event.type,
                 channel=channel,
                 campaign_id=event.campaign_id,
@@ -216,56 +219,61 @@ _INSERT_EVENTS = text(
     """
 )
 
-# One statement keeps the per-lead state and the three rollups. The row lock taken by the state
-# upsert makes prev_* the exact values it replaced, even when concurrent batches touch the same
-# lead; a lead counts once per metric and campaign, in the bucket of its first occurrence, so an
-# out-of-order event that moves the first occurrence earlier moves that count with it. Every
-# upsert takes its rows in key order, the same order in every batch, so batches cannot deadlock.
+# One statement keeps the per-lead state and the three rollups, aggregating the batch's stored
+# rows itself: the database groups them in a fraction of the time the API process took to group
+# them and encode the result as ~20 parameter arrays, and an event turned away by its client id
+# cannot be counted. The row lock taken by the state upsert makes prev_* the exact values it
+# replaced, even when concurrent batches touch the same lead; a lead counts once per metric and
+# campaign, in the bucket of its first occurrence (ties on time go to the older id, as in the
+# rebuild), so an out-of-order event that moves the first occurrence earlier moves that count
+# with it. Every upsert takes its rows in key order, the same order in every batch, so batches
+# cannot deadlock.
 _MAINTAIN_ANALYTICS = text(
-    """
-    WITH state AS (
-        INSERT INTO lead_metric_state AS s (tenant_id, campaign_id, lead_id, step, metric,
-                                            simulated, channel, first_at, last_at, total,
+    f"""
+    WITH expanded AS (
+        SELECT e.id, e.campaign_id, e.lead_id, e.step, e.channel, e.occurred_at, mm.metric
+        FROM events AS e JOIN {metric_map_sql()} ON mm.type = e.type
+        WHERE e.tenant_id = :tenant_id AND e.id = ANY(CAST(:ids AS uuid[]))
+          AND (NOT mm.positive_only OR e.properties->>'sentiment' = 'positive')
+    ),
+    state AS (
+        INSERT INTO lead_metric_state AS s (tenant_id, campaign_id, lead_id, metric, simulated,
+                                            channel, first_at, last_at, total, steps,
                                             prev_first_at, prev_channel)
-        SELECT :tenant_id, u.campaign_id, u.lead_id, u.step, u.metric, :simulated, u.channel,
-               u.first_at, u.last_at, u.total, NULL, NULL
-        FROM unnest(CAST(:s_campaigns AS uuid[]), CAST(:s_leads AS uuid[]),
-                    CAST(:s_steps AS int[]), CAST(:s_metrics AS text[]),
-                    CAST(:s_channels AS text[]), CAST(:s_firsts AS timestamptz[]),
-                    CAST(:s_lasts AS timestamptz[]), CAST(:s_totals AS bigint[]))
-             AS u(campaign_id, lead_id, step, metric, channel, first_at, last_at, total)
-        ORDER BY u.campaign_id, u.lead_id, u.step, u.metric
-        ON CONFLICT (tenant_id, campaign_id, lead_id, step, metric, simulated) DO UPDATE SET
+        SELECT :tenant_id, x.campaign_id, x.lead_id, x.metric, :simulated,
+               (array_agg(x.channel ORDER BY x.occurred_at, x.id))[1], min(x.occurred_at),
+               max(x.occurred_at), count(*), COALESCE(bit_or(1 << x.step), 0), NULL, NULL
+        FROM expanded AS x
+        GROUP BY x.campaign_id, x.lead_id, x.metric
+        ORDER BY x.campaign_id, x.lead_id, x.metric
+        ON CONFLICT (tenant_id, campaign_id, lead_id, metric, simulated) DO UPDATE SET
             prev_first_at = s.first_at,
             prev_channel = s.channel,
             channel = CASE WHEN EXCLUDED.first_at < s.first_at THEN EXCLUDED.channel
                            ELSE s.channel END,
             first_at = LEAST(s.first_at, EXCLUDED.first_at),
             last_at = GREATEST(s.last_at, EXCLUDED.last_at),
-            total = s.total + EXCLUDED.total
-        RETURNING campaign_id, step, metric, channel, first_at, prev_first_at, prev_channel
+            total = s.total + EXCLUDED.total,
+            steps = s.steps | EXCLUDED.steps
+        RETURNING campaign_id, metric, channel, first_at, prev_first_at, prev_channel
     ),
     moved AS (
         SELECT campaign_id, metric, first_at, channel, prev_first_at, prev_channel
         FROM state
-        WHERE step = 0 AND (prev_first_at IS NULL OR first_at < prev_first_at)
+        WHERE prev_first_at IS NULL OR first_at < prev_first_at
     ),
     delta AS (
         SELECT d.campaign_id, d.metric, d.bucket, d.channel,
                sum(d.total)::bigint AS total, sum(d.uniques)::bigint AS uniques
         FROM (
-            SELECT t.campaign_id, t.metric, t.bucket, t.channel, t.total, 0 AS uniques
-            FROM unnest(CAST(:t_campaigns AS uuid[]), CAST(:t_metrics AS text[]),
-                        CAST(:t_buckets AS timestamptz[]), CAST(:t_channels AS text[]),
-                        CAST(:t_totals AS bigint[]))
-                 AS t(campaign_id, metric, bucket, channel, total)
+            SELECT campaign_id, metric, date_bin('15 minutes', occurred_at, :origin) AS bucket,
+                   channel, 1 AS total, 0 AS uniques
+            FROM expanded
             UNION ALL
-            SELECT campaign_id, metric, to_timestamp(floor(extract(epoch FROM first_at) / 900) * 900),
-                   channel, 0, 1
+            SELECT campaign_id, metric, date_bin('15 minutes', first_at, :origin), channel, 0, 1
             FROM moved
             UNION ALL
-            SELECT campaign_id, metric,
-                   to_timestamp(floor(extract(epoch FROM prev_first_at) / 900) * 900),
+            SELECT campaign_id, metric, date_bin('15 minutes', prev_first_at, :origin),
                    prev_channel, 0, -1
             FROM moved
             WHERE prev_first_at IS NOT NULL
@@ -282,6 +290,17 @@ _MAINTAIN_ANALYTICS = text(
         ON CONFLICT (tenant_id, campaign_id, metric, bucket, channel, simulated) DO UPDATE SET
             total = r.total + EXCLUDED.total,
             uniques = r.uniques + EXCLUDED.uniques
+    ),
+    step_rollup AS (
+        INSERT INTO analytics_step_rollups AS r (tenant_id, campaign_id, step, metric,
+                                                  simulated, total)
+        SELECT :tenant_id, campaign_id, step, metric, :simulated, count(*)
+        FROM expanded
+        WHERE step IS NOT NULL
+        GROUP BY campaign_id, step, metric
+        ORDER BY campaign_id, step, metric
+        ON CONFLICT (tenant_id, campaign_id, step, metric, simulated) DO UPDATE SET
+            total = r.total + EXCLUDED.total
     ),
     tenant_rollup AS (
         INSERT INTO analytics_tenant_rollups AS r (tenant_id, metric, bucket, channel, simulated,
@@ -309,7 +328,7 @@ _MAINTAIN_ANALYTICS = text(
             uniques = r.uniques + EXCLUDED.uniques
     )
     SELECT count(*) FROM delta
-    """
+    """  # noqa: S608 - the metric map is built from the static catalogue
 )
 
 
@@ -339,46 +358,13 @@ async def _store(
 async def _maintain_analytics(
     session: AsyncSession, tenant_id: uuid.UUID, events: list[ValidEvent], simulated: bool
 ) -> None:
-    # Per-lead state: one row per (campaign, lead, step, metric); step 0 is the campaign level.
-    state: dict[tuple[uuid.UUID, uuid.UUID, int, str], list[Any]] = {}
-    totals: dict[tuple[uuid.UUID, str, datetime, str], int] = defaultdict(int)
-    for event in events:
-        bucket = bucket_of(event.occurred_at)
-        for metric in metrics_of(event.type, event.properties):
-            totals[(event.campaign_id, metric, bucket, event.channel)] += 1
-            for step in (0, event.step) if event.step else (0,):
-                key = (event.campaign_id, event.lead_id, step, metric)
-                acc = state.get(key)
-                if acc is None:
-                    state[key] = [event.occurred_at, event.channel, event.occurred_at, 1]
-                else:
-                    if event.occurred_at < acc[0]:
-                        acc[0], acc[1] = event.occurred_at, event.channel
-                    acc[2] = max(acc[2], event.occurred_at)
-                    acc[3] += 1
-    if not state:
-        return
-    keys = list(state)
-    accs = list(state.values())
-    counted = list(totals)
     await session.execute(
         _MAINTAIN_ANALYTICS,
         {
             "tenant_id": tenant_id,
             "simulated": simulated,
-            "s_campaigns": [k[0] for k in keys],
-            "s_leads": [k[1] for k in keys],
-            "s_steps": [k[2] for k in keys],
-            "s_metrics": [k[3] for k in keys],
-            "s_channels": [a[1] for a in accs],
-            "s_firsts": [a[0] for a in accs],
-            "s_lasts": [a[2] for a in accs],
-            "s_totals": [a[3] for a in accs],
-            "t_campaigns": [k[0] for k in counted],
-            "t_metrics": [k[1] for k in counted],
-            "t_buckets": [k[2] for k in counted],
-            "t_channels": [k[3] for k in counted],
-            "t_totals": list(totals.values()),
+            "ids": [e.id for e in events],
+            "origin": _EPOCH,
         },
     )
 

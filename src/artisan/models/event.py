@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, SmallInteger, String, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, SmallInteger, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -50,27 +50,20 @@ class EventDB(Base):
 
 
 def _tenant_key() -> Mapped[uuid.UUID]:
-    return mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    # No foreign key: these rows are derived from events (which keep theirs), and the per-row
+    # key check was a sixth of ingestion's analytics statement. A trigger on tenants clears
+    # them when a tenant is deleted (migration 0008).
+    return mapped_column(primary_key=True)
 
 
 class LeadMetricStateDB(Base):
-    """Per lead, campaign and metric: when it first happened and how often.
-
-    `step` 0 is the campaign-level row every event updates; rows for steps 1..n carry the
-    per-step figures of the campaign report.
-    """
+    """Per lead, campaign and metric: when it first happened, how often, and on which steps."""
 
     __tablename__ = "lead_metric_state"
     __tenant_owned__ = True
-    # Funnels range-scan first occurrences at the campaign level only.
+    # Funnels range-scan first occurrences.
     __table_args__ = (
-        Index(
-            "ix_lead_metric_state_tenant_metric_first",
-            "tenant_id",
-            "metric",
-            "first_at",
-            postgresql_where=text("step = 0"),
-        ),
+        Index("ix_lead_metric_state_tenant_metric_first", "tenant_id", "metric", "first_at"),
         # Room on each page so upserts update in place (HOT); see migration 0007.
         {"postgresql_with": {"fillfactor": 70}},
     )
@@ -78,9 +71,10 @@ class LeadMetricStateDB(Base):
     tenant_id: Mapped[uuid.UUID] = _tenant_key()
     campaign_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     lead_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    step: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     metric: Mapped[str] = mapped_column(String(32), primary_key=True)
     simulated: Mapped[bool] = mapped_column(primary_key=True)
+    # Bit n set: the lead had the metric on step n (the per-step unique counts).
+    steps: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     # The channel of the first occurrence, which the rollups credit the unique lead to.
     channel: Mapped[str] = mapped_column(String(16))
     first_at: Mapped[datetime]
@@ -89,6 +83,21 @@ class LeadMetricStateDB(Base):
     # What the last upsert replaced, so the same statement can report how the first moved.
     prev_first_at: Mapped[datetime | None]
     prev_channel: Mapped[str | None] = mapped_column(String(16))
+
+
+class StepRollupDB(Base):
+    """Event totals per campaign, step and metric (all time), for the campaign report."""
+
+    __tablename__ = "analytics_step_rollups"
+    __tenant_owned__ = True
+    __table_args__ = {"postgresql_with": {"fillfactor": 70}}
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_key()
+    campaign_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    step: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    simulated: Mapped[bool] = mapped_column(primary_key=True)
+    total: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class CampaignRollupDB(Base):
