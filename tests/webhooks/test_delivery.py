@@ -748,3 +748,36 @@ async def test_emit_events_writes_a_batch_at_once_and_refuses_it_whole(
     assert {r.headers["webhook-id"] for r in receiver.at("/all")} == {
         f"msg_{m.id.hex}" for m in messages
     }
+
+
+async def test_a_delivery_whose_lease_ran_short_is_handed_back_unsent(
+    wh_app: FastAPI,
+    wh_client: httpx.AsyncClient,
+    admin: Account,
+    receiver: Receiver,
+    engine: DeliveryEngine,
+    admin_engine: AsyncEngine,
+) -> None:
+    await create_endpoint(wh_client, admin, receiver.url())
+    await emit(wh_app, admin.tenant_id, "campaign.launched", **campaign())
+    _, [item] = await engine.claim()
+    # It waited so long in the sender's queue that its request could outlive its lease.
+    item.start_by = 0.0
+    outcome = await engine.send_in_time(item)
+    assert outcome.released
+    await engine.record([outcome])
+    [row] = await rows(
+        admin_engine,
+        "SELECT d.status, d.attempt_count, d.lease_token IS NULL, count(a.id) "
+        "FROM webhook_deliveries d LEFT JOIN webhook_attempts a ON a.delivery_id = d.id "
+        "GROUP BY d.id",
+    )
+    assert tuple(row) == ("pending", 0, True, 0)
+    assert receiver.at("/hook") == []
+    # Handed back, it is due at once for the next claim, which sends it.
+    _, [again] = await engine.claim()
+    assert again.delivery_id == item.delivery_id
+    await engine.record([await engine.send_in_time(again)])
+    [status] = await rows(admin_engine, "SELECT status FROM webhook_deliveries")
+    assert status[0] == "succeeded"
+    assert len(receiver.at("/hook")) == 1

@@ -99,9 +99,10 @@ def test_worker_settles_its_heap_and_still_collects_new_garbage() -> None:
     # In a child process: freezing the heap of the test runner itself would change other tests.
     code = """
 import gc, weakref
-from artisan.webhooks.tasks import GC_YOUNG_THRESHOLD, settle_heap
+from artisan.core.heap import settle_heap
+from artisan.webhooks.tasks import GC_YOUNG_THRESHOLD
 class Node: pass
-settle_heap()
+settle_heap(GC_YOUNG_THRESHOLD)
 assert gc.get_freeze_count() > 1000, gc.get_freeze_count()
 assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
 a, b = Node(), Node()

@@ -13,7 +13,7 @@ YOUNG_THRESHOLD = 50_000
 _settled_in: int | None = None
 
 
-def settle_heap() -> None:
+def settle_heap(young_threshold: int = YOUNG_THRESHOLD) -> None:
     """Freeze the start-up heap out of the collector's reach and collect young objects less
     often; once per process."""
     global _settled_in
@@ -25,4 +25,4 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG_THRESHOLD, middle, old)
+    gc.set_threshold(young_threshold, middle, old)

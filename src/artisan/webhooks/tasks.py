@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import uuid
 from collections.abc import Coroutine
@@ -15,6 +14,7 @@ from celery import shared_task
 
 from artisan.config import Settings, get_settings
 from artisan.core.db import Database
+from artisan.core.heap import settle_heap
 from artisan.webhooks.delivery import DeliveryEngine, deliver_batch, drain
 from artisan.webhooks.emit import WebhookContext, install_webhooks
 from artisan.webhooks.metrics import MetricCounts, flush_to_redis
@@ -78,22 +78,8 @@ def runtime() -> WorkerRuntime:
     pid = os.getpid()
     if pid not in _runtimes:
         _runtimes[pid] = WorkerRuntime(get_settings())
-        settle_heap()
+        settle_heap(GC_YOUNG_THRESHOLD)
     return _runtimes[pid]
-
-
-def settle_heap() -> None:
-    """Keep the cyclic garbage collector off the objects that live as long as the process.
-
-    Modules, settings, the Celery app and the pools built so far never become garbage, yet every
-    full collection walks all of them again; profiling a draining worker showed those collections
-    taking about a third of its CPU. They are moved out of the collector's reach (after a
-    collection, so no garbage is kept alive) and young collections are made less frequent.
-    """
-    gc.collect()
-    gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 def record_task_outcome(task: str, outcome: str) -> None:
