@@ -355,25 +355,23 @@ async def funnel(
     if campaign_id is not None:
         await _campaign(session, principal, campaign_id)
     window = timedelta(days=window_days)
-    # Every step that counts happens at or after the first step, which is in the range, and
-    # within the window of it: so only first occurrences in [lower, upper + window) matter. They
-    # come from one range scan per metric of the covering index, grouped by lead; a first
-    # occurrence outside that span could only fail its own step's condition, as a missing one
-    # does.
+    # Start from the leads that entered (first step's first occurrence in the range) and look
+    # up only their own later firsts by primary key, rather than grouping the whole tenant.
     pivots = ", ".join(
-        f"min(first_at) FILTER (WHERE metric = :m{i}) AS t{i}" for i in range(len(steps))
+        f"min(s.first_at) FILTER (WHERE s.metric = :m{i}) AS t{i}" for i in range(1, len(steps))
     )
     reached = ["true"]
     for i in range(1, len(steps)):
-        reached.append(f"{reached[-1]} AND t{i} >= t{i - 1} AND t{i} <= t0 + :window")
+        previous = "e.t0" if i == 1 else f"x.t{i - 1}"
+        reached.append(f"{reached[-1]} AND x.t{i} >= {previous} AND x.t{i} <= e.t0 + :window")
     counts = ", ".join(f"count(*) FILTER (WHERE {cond}) AS n{i}" for i, cond in enumerate(reached))
     campaign_filter = " AND campaign_id = :c" if campaign_id else ""
     params: dict[str, Any] = {
         "t": principal.tenant_id,
-        "metrics": list(dict.fromkeys(steps)),
+        "first": steps[0],
+        "rest": steps[1:],
         "lower": rng.lower,
         "upper": rng.upper,
-        "horizon": rng.upper + window,
         "window": window,
         "sim": _simulated(include_simulated),
         "c": campaign_id,
@@ -383,11 +381,13 @@ async def funnel(
         await session.execute(
             text(
                 f"SELECT {counts} FROM ("  # noqa: S608 - only internal constants are interpolated
-                f"SELECT {pivots} FROM lead_metric_state "
-                "WHERE tenant_id = :t AND metric = ANY(:metrics) AND first_at >= :lower "
-                f"AND first_at < :horizon AND simulated = ANY(:sim){campaign_filter} "
-                "GROUP BY campaign_id, lead_id, simulated) AS x "
-                "WHERE t0 >= :lower AND t0 < :upper"
+                "SELECT campaign_id, lead_id, simulated, first_at AS t0 FROM lead_metric_state "
+                "WHERE tenant_id = :t AND metric = :first AND first_at >= :lower "
+                f"AND first_at < :upper AND simulated = ANY(:sim){campaign_filter}) AS e "
+                f"CROSS JOIN LATERAL (SELECT {pivots} FROM lead_metric_state s "
+                "WHERE s.tenant_id = :t AND s.campaign_id = e.campaign_id "
+                "AND s.lead_id = e.lead_id AND s.simulated = e.simulated "
+                "AND s.metric = ANY(:rest)) AS x"
             ),
             params,
         )

@@ -63,14 +63,7 @@ class LeadMetricStateDB(Base):
     __tenant_owned__ = True
     # Funnels range-scan first occurrences.
     __table_args__ = (
-        # Covers the funnel's reads: each step's first occurrences in a range, by lead.
-        Index(
-            "ix_lead_metric_state_tenant_metric_first",
-            "tenant_id",
-            "metric",
-            "first_at",
-            postgresql_include=["campaign_id", "lead_id", "simulated"],
-        ),
+        Index("ix_lead_metric_state_tenant_metric_first", "tenant_id", "metric", "first_at"),
         # Room on each page so upserts update in place (HOT); see migration 0007.
         {"postgresql_with": {"fillfactor": 70}},
     )
