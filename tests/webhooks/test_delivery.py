@@ -781,3 +781,22 @@ async def test_a_delivery_whose_lease_ran_short_is_handed_back_unsent(
     [status] = await rows(admin_engine, "SELECT status FROM webhook_deliveries")
     assert status[0] == "succeeded"
     assert len(receiver.at("/hook")) == 1
+
+
+async def test_drain_with_one_sender_and_batches_of_one(
+    app_factory: Callable[..., FastAPI], receiver: Receiver
+) -> None:
+    # The smallest pool there is: the claimer must still wake up for every single delivery.
+    app = app_factory(**{**WEBHOOK_SETTINGS, "webhook_batch_size": 1, "webhook_concurrency": 1})
+    async with client_for(app) as http:
+        account = await signed_in_user(app, http)
+        await create_endpoint(http, account, receiver.url("/solo"))
+        for _ in range(4):
+            await emit(app, account.tenant_id, "campaign.launched", **campaign())
+    engine = DeliveryEngine(app.state.settings, app.state.database)
+    try:
+        sent = await asyncio.wait_for(drain(engine, budget_seconds=30), timeout=60)
+    finally:
+        await engine.close()
+    assert sent == 4
+    assert len(receiver.at("/solo")) == 4

@@ -739,9 +739,9 @@ async def drain(engine: DeliveryEngine, *, budget_seconds: float = 30.0) -> int:
     """Deliver whatever is due for at most `budget_seconds` (then finish what was claimed).
 
     A fixed pool of WEBHOOK_CONCURRENCY sender coroutines takes claimed deliveries from a local
-    queue that one claimer keeps topped up, and one recorder writes outcomes back in bulk as
-    they accumulate (whatever arrived during its previous write), so the HTTP window stays full
-    while the database work happens beside it. The queue holds about QUEUED_SECONDS of work at
+    queue that one claimer keeps topped up, and one recorder writes outcomes back in bulk once
+    half a batch has accumulated or RECORD_INTERVAL_SECONDS have passed, so the HTTP window stays
+    full while the database work happens beside it. The queue holds about QUEUED_SECONDS of work at
     the measured send rate (at most a batch), so slow receivers do not leave claimed deliveries
     waiting until their lease runs short; one that did wait that long is handed back unsent.
     """
@@ -752,7 +752,7 @@ async def drain(engine: DeliveryEngine, *, budget_seconds: float = 30.0) -> int:
     outcomes: list[Outcome] = []
     in_flight = 0  # taken by a sender and not yet recorded
     claimed_total = 0
-    low_water = batch_size // 2
+    low_water = max(1, batch_size // 2)
     record_at = max(1, batch_size // 2)
     rate = _SendRate()
     wanted = asyncio.Event()  # the queue fell below half its target
@@ -770,7 +770,8 @@ async def drain(engine: DeliveryEngine, *, budget_seconds: float = 30.0) -> int:
         try:
             while time.monotonic() < deadline:
                 goal = target()
-                low_water = goal // 2
+                # At least one: with a target of one, claim again once the queue is empty.
+                low_water = max(1, goal // 2)
                 if waiting.qsize() >= low_water:
                     wanted.clear()
                     await wanted.wait()
