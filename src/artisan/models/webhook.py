@@ -78,6 +78,8 @@ class WebhookDelivery(IdMixin, TenantOwnedMixin, Base):
             postgresql_where=text("status = 'pending'"),
         ),
         Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),
+        # Room on each page keeps the lease update (no indexed column changes) heap-only.
+        {"postgresql_with": {"fillfactor": 70}},
     )
 
     endpoint_id: Mapped[uuid.UUID] = mapped_column(
