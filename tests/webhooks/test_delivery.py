@@ -473,15 +473,13 @@ async def test_two_senders_never_claim_the_same_delivery(
         wh_app.state.database,
     )
     try:
-        (_, first), (_, second) = await asyncio.gather(
-            engine.claim(limit=15), other.claim(limit=15)
-        )
+        first, second = await asyncio.gather(engine.claim(limit=15), other.claim(limit=15))
         ids_a = {c.delivery_id for c in first}
         ids_b = {c.delivery_id for c in second}
         assert not ids_a & ids_b
         assert len(ids_a | ids_b) == 20
         # Leased deliveries are invisible to a third claim until the lease ends.
-        _, third = await other.claim()
+        third = await other.claim()
         assert third == []
     finally:
         await other.close()
@@ -497,7 +495,7 @@ async def test_a_lost_lease_changes_nothing(
 ) -> None:
     await create_endpoint(wh_client, admin, receiver.url())
     await emit(wh_app, admin.tenant_id, "campaign.launched", **campaign())
-    _, claimed = await engine.claim()
+    claimed = await engine.claim()
     outcome = await engine.send(claimed[0])
     outcome.item.lease_token = uuid.uuid4()  # someone else's lease
     await engine.record([outcome])
@@ -614,7 +612,7 @@ async def test_endpoint_deleted_mid_delivery(
     doomed = await create_endpoint(wh_client, admin, receiver.url("/doomed"))
     await create_endpoint(wh_client, admin, receiver.url("/kept"))
     await emit(wh_app, admin.tenant_id, "campaign.launched", **campaign())
-    _, claimed = await engine.claim()
+    claimed = await engine.claim()
     outcomes = [await engine.send(item) for item in claimed]
     deleted = await wh_client.delete(f"{base(admin)}/{doomed['id']}", headers=admin.headers)
     assert deleted.status_code == 204
@@ -668,7 +666,7 @@ async def test_record_skips_only_the_deliveries_whose_lease_was_lost(
     await create_endpoint(wh_client, admin, receiver.url())
     for _ in range(2):
         await emit(wh_app, admin.tenant_id, "campaign.launched", **campaign())
-    _, claimed = await engine.claim()
+    claimed = await engine.claim()
     kept, lost = sorted(claimed, key=lambda c: c.delivery_id)
     # Another sender took over the second delivery's lease meanwhile.
     async with admin_engine.begin() as conn:
@@ -760,7 +758,7 @@ async def test_a_delivery_whose_lease_ran_short_is_handed_back_unsent(
 ) -> None:
     await create_endpoint(wh_client, admin, receiver.url())
     await emit(wh_app, admin.tenant_id, "campaign.launched", **campaign())
-    _, [item] = await engine.claim()
+    [item] = await engine.claim()
     # It waited so long in the sender's queue that its request could outlive its lease.
     item.start_by = 0.0
     outcome = await engine.send_in_time(item)
@@ -775,7 +773,7 @@ async def test_a_delivery_whose_lease_ran_short_is_handed_back_unsent(
     assert tuple(row) == ("pending", 0, True, 0)
     assert receiver.at("/hook") == []
     # Handed back, it is due at once for the next claim, which sends it.
-    _, [again] = await engine.claim()
+    [again] = await engine.claim()
     assert again.delivery_id == item.delivery_id
     await engine.record([await engine.send_in_time(again)])
     [status] = await rows(admin_engine, "SELECT status FROM webhook_deliveries")

@@ -337,8 +337,9 @@ class DeliveryEngine:
     # -- claim -----------------------------------------------------------------------------
     async def claim(
         self, ids: Sequence[uuid.UUID] | None = None, limit: int | None = None
-    ) -> tuple[uuid.UUID, list[Claimed]]:
-        """Lease a batch of due deliveries (only `ids`, when given) nobody else is sending."""
+    ) -> list[Claimed]:
+        """Lease a batch of due deliveries (only `ids`, when given) nobody else is sending; each
+        carries the token of its lease."""
         token = new_id()
         sql = _CLAIM_SQL.format(only_ids="AND d.id = ANY(:ids)" if ids is not None else "")
         params: dict[str, Any] = {
@@ -365,7 +366,7 @@ class DeliveryEngine:
                     item.event_type, item.message_created_at, item.payload
                 )
             item.body = body
-        return token, claimed
+        return claimed
 
     # -- send ------------------------------------------------------------------------------
     def _key(self, sealed: bytes) -> SigningKey:
@@ -567,11 +568,7 @@ class DeliveryEngine:
             if not held:
                 return
             await self._track_endpoints(
-                session,
-                succeeded_endpoints,
-                failing_endpoints,
-                dead_letters,
-                gone,
+                session, succeeded_endpoints, failing_endpoints, dead_letters, gone
             )
 
     async def _write_outcomes(
@@ -707,7 +704,7 @@ def classify_error(exc: BaseException) -> tuple[str, str]:
 
 async def deliver_batch(engine: DeliveryEngine, ids: Sequence[uuid.UUID] | None = None) -> int:
     """Claim one batch (of `ids`, or of anything due), send it concurrently, record it."""
-    _, claimed = await engine.claim(ids)
+    claimed = await engine.claim(ids)
     if not claimed:
         return 0
     outcomes = await asyncio.gather(*(engine.send_in_time(item) for item in claimed))
@@ -780,7 +777,7 @@ async def drain(engine: DeliveryEngine, *, budget_seconds: float = 30.0) -> int:
                 # Decided before claiming: a write that ends during the claim may free work the
                 # claim's snapshot did not see.
                 settled = waiting.empty() and not in_flight
-                _, claimed = await engine.claim(limit=goal - waiting.qsize())
+                claimed = await engine.claim(limit=goal - waiting.qsize())
                 if claimed:
                     claimed_total += len(claimed)
                     for item in claimed:
