@@ -35,7 +35,7 @@ from artisan.analytics.schemas import (
 )
 from artisan.auth.principal import Principal
 from artisan.core.errors import NotFound, ValidationFailed
-from artisan.events.catalog import EVENT_CHANNELS, METRICS
+from artisan.events.catalog import EVENT_CHANNELS, MAX_STEP, METRICS
 
 MAX_BUCKETS = 2000
 EARLIEST_DATE = date(2000, 1, 2)
@@ -197,10 +197,10 @@ async def campaign_report(
         totals[row.metric] += int(row.n)
     by_step: dict[int, dict[str, int]] = defaultdict(dict)
     if count == "unique":
-        # A lead counts once on each step whose bit it carries (steps are 1..20, EventIn.step).
+        # A lead counts once on each step whose bit it carries.
         step_sql = (
             "SELECT k.step, s.metric, count(*) AS n FROM lead_metric_state s "
-            "CROSS JOIN generate_series(1, 20) AS k(step) "
+            "CROSS JOIN generate_series(1, :max_step) AS k(step) "
             "WHERE s.tenant_id = :t AND s.campaign_id = :c AND s.simulated = ANY(:sim) "
             "AND s.steps <> 0 AND s.steps & (1 << k.step) <> 0 GROUP BY k.step, s.metric"
         )
@@ -210,7 +210,7 @@ async def campaign_report(
             "WHERE tenant_id = :t AND campaign_id = :c AND simulated = ANY(:sim) "
             "GROUP BY step, metric"
         )
-    rows = await session.execute(text(step_sql), params)
+    rows = await session.execute(text(step_sql), {**params, "max_step": MAX_STEP})
     for row in rows:
         by_step[row.step][row.metric] = int(row.n)
     steps = list(campaign.steps or [])

@@ -80,6 +80,10 @@ def default_channel(event_type: str) -> str | None:
     return prefix if prefix in EVENT_CHANNELS else None
 
 
+# Steps are numbered 1..MAX_STEP; a lead's per-step figures are bits of one integer.
+MAX_STEP = 20
+
+
 def metrics_of(event_type: str, properties: dict[str, Any]) -> tuple[str, ...]:
     """The metrics one event counts towards."""
     metrics = _BASE_METRICS[event_type]

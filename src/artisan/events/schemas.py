@@ -17,7 +17,7 @@ from pydantic import (
     field_validator,
 )
 
-from artisan.events.catalog import EVENT_CHANNELS, EVENT_TYPES
+from artisan.events.catalog import EVENT_CHANNELS, EVENT_TYPES, MAX_STEP
 
 EventType = Literal[
     "email.sent",
@@ -70,7 +70,7 @@ class EventIn(BaseModel):
         default=None, description="Required, except on the per-campaign route"
     )
     lead_id: IdIn
-    step: int | None = Field(default=None, ge=1, le=20, description="1-based step number")
+    step: int | None = Field(default=None, ge=1, le=MAX_STEP, description="1-based step number")
     channel: EventChannel | None = Field(
         default=None, description="Implied by the type; meetings default to the step's channel"
     )
