@@ -22,6 +22,7 @@ from artisan.auth.routes import router as auth_router
 from artisan.auth.service import AuthKit
 from artisan.auth.tokens import TokenService
 from artisan.campaigns.routes import router as campaigns_router
+from artisan.campaigns.scheduler import InProcessScheduler
 from artisan.config import Settings, get_settings
 from artisan.core.db import Database
 from artisan.core.errors import install_error_handlers
@@ -93,9 +94,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settle_heap()
         app.state.api_keys.start()
         runner = app.state.webhook_runner
+        scheduler = app.state.campaign_scheduler
         if runner is not None:
             runner.start()
+        if scheduler is not None:
+            scheduler.start()
         yield
+        if scheduler is not None:
+            await scheduler.stop()
         if runner is not None:
             await runner.stop()
         await app.state.api_keys.aclose()
@@ -155,6 +161,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings, database=database, passwords=Passwords(settings), tokens=tokens
     )
     app.state.webhook_runner = setup_webhooks(settings, database)
+    # Without a queue there is no beat either: this process follows campaign schedules itself.
+    app.state.campaign_scheduler = (
+        InProcessScheduler(database, settings.campaign_schedule_interval_seconds)
+        if app.state.webhook_runner is not None
+        else None
+    )
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

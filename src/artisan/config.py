@@ -71,6 +71,14 @@ class Settings(BaseSettings):
         "revocations reach every process through Redis pub/sub sooner. 0 turns the cache off.",
     )
     api_key_cache_max_entries: int = Field(default=10_000, ge=1)
+    campaign_schedule_interval_seconds: float = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description="How often scheduled campaigns are started at their start time and active "
+        "or paused ones completed at their end time (a beat job, or a loop inside `artisan serve` "
+        "without Redis).",
+    )
     api_key_usage_flush_seconds: float = Field(
         default=15,
         gt=0,

@@ -14,6 +14,7 @@ SWEEP_TASK = "artisan.webhooks.sweep"
 PURGE_TASK = "artisan.webhooks.purge_payloads"
 API_KEY_USAGE_TASK = "artisan.api_keys.flush_usage"
 AUDIT_PRUNE_TASK = "artisan.audit.prune"
+CAMPAIGN_SCHEDULE_TASK = "artisan.campaigns.advance_schedules"
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -21,7 +22,12 @@ def make_celery(settings: Settings) -> Celery:
     celery = Celery(
         "artisan",
         broker=settings.broker_url or "memory://",
-        include=["artisan.webhooks.tasks", "artisan.api_keys.tasks", "artisan.audit.tasks"],
+        include=[
+            "artisan.webhooks.tasks",
+            "artisan.api_keys.tasks",
+            "artisan.audit.tasks",
+            "artisan.campaigns.tasks",
+        ],
     )
     celery.conf.update(
         task_acks_late=True,
@@ -49,6 +55,11 @@ def make_celery(settings: Settings) -> Celery:
                 "options": {"expires": settings.api_key_usage_flush_seconds * 2},
             },
             "audit-prune": {"task": AUDIT_PRUNE_TASK, "schedule": crontab(hour=3, minute=17)},
+            "campaigns-advance-schedules": {
+                "task": CAMPAIGN_SCHEDULE_TASK,
+                "schedule": settings.campaign_schedule_interval_seconds,
+                "options": {"expires": settings.campaign_schedule_interval_seconds * 2},
+            },
         },
     )
     return celery

@@ -45,6 +45,7 @@ def test_beat_schedule_holds_every_periodic_job() -> None:
         "artisan.webhooks.purge_payloads",
         "artisan.api_keys.flush_usage",
         "artisan.audit.prune",
+        "artisan.campaigns.advance_schedules",
     }
     assert scheduled <= set(celery.tasks)
 

@@ -50,6 +50,7 @@ ACTIONS: dict[str, str] = {
     "campaign.updated": "A campaign's content, steps or schedule changed",
     "campaign.deleted": "A campaign was deleted",
     "campaign.launched": "A campaign was launched (scheduled or active)",
+    "campaign.started": "A scheduled campaign reached its start time and became active",
     "campaign.paused": "A campaign was paused",
     "campaign.resumed": "A paused campaign was resumed",
     "campaign.completed": "A campaign was completed",

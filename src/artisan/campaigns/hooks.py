@@ -150,9 +150,11 @@ async def campaign_status_changed(
     previous_status: str,
     status: str,
     actor_id: uuid.UUID | None,
+    event_type: str | None = None,
 ) -> None:
-    """A campaign moved through its lifecycle: `campaign.launched|paused|resumed|...`."""
-    event_type = lifecycle_event(previous_status, status)
+    """A campaign moved through its lifecycle: `campaign.launched|paused|resumed|...`, or the
+    event named (a scheduled start announces `campaign.started`)."""
+    event_type = event_type or lifecycle_event(previous_status, status)
     if event_type is not None:
         await _campaign_event(
             session,

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import DateTime, and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from artisan.audit.recorder import Target, record
+from artisan.audit.recorder import SYSTEM, Actor, Target, record
 from artisan.auth.principal import Principal
 from artisan.campaigns import hooks
 from artisan.campaigns.schemas import (
@@ -307,7 +307,6 @@ async def transition(
             allowed_actions=allowed_actions(previous),
         )
     target = moves[previous]
-    now = utcnow()
     if action == "launch":
         if not campaign.steps:
             raise AppError(
@@ -316,8 +315,32 @@ async def transition(
                 code="campaign_incomplete",
             )
         start = campaign.schedule.get("start_at")
-        if previous == "draft" and start and datetime.fromisoformat(start) > now:
+        if previous == "draft" and start and datetime.fromisoformat(start) > utcnow():
             target = "scheduled"
+    await _move(
+        session,
+        campaign,
+        target,
+        audit_action=AUDIT_ACTIONS[action],
+        actor=principal,
+        actor_id=principal.user_id,
+    )
+    return campaign
+
+
+async def _move(
+    session: AsyncSession,
+    campaign: CampaignDB,
+    target: str,
+    *,
+    audit_action: str,
+    actor: Actor | Principal,
+    actor_id: uuid.UUID | None,
+    cause: str | None = None,
+) -> None:
+    """Put a locked campaign in `target`, stamping the lifecycle times; audited and announced."""
+    previous, now = campaign.status, utcnow()
+    if target in ("scheduled", "active"):
         campaign.launched_at = campaign.launched_at or now
     if target == "completed":
         campaign.completed_at = now
@@ -326,13 +349,16 @@ async def transition(
     campaign.status = target
     await session.flush()
     await session.refresh(campaign)
+    metadata: dict[str, Any] = {"from": previous, "to": target}
+    if cause is not None:
+        metadata["cause"] = cause
     await record(
         session,
-        AUDIT_ACTIONS[action],
+        audit_action,
         tenant_id=campaign.tenant_id,
-        actor=principal,
+        actor=actor,
         targets=[_target(campaign)],
-        metadata={"from": previous, "to": target},
+        metadata=metadata,
     )
     await hooks.campaign_status_changed(
         session,
@@ -341,9 +367,72 @@ async def transition(
         name=campaign.name,
         previous_status=previous,
         status=target,
-        actor_id=principal.user_id,
+        actor_id=actor_id,
+        # The schedule's own moves are announced under their audit names (campaign.started).
+        event_type=audit_action if cause == "schedule" else None,
     )
-    return campaign
+
+
+def _schedule_time(key: str) -> Any:
+    return CampaignDB.schedule[key].astext.cast(DateTime(timezone=True))
+
+
+# What the schedule job does: (from statuses, schedule time reached, to, audit action).
+_SCHEDULED_MOVES = (
+    (("scheduled",), "start_at", "active", "campaign.started"),
+    (("active", "paused"), "end_at", "completed", "campaign.completed"),
+)
+
+
+async def due_by_schedule(
+    session: AsyncSession, *, now: datetime | None = None, limit: int = 500
+) -> list[uuid.UUID]:
+    """Campaigns (of every tenant) whose schedule says they should start or complete by now."""
+    now = now or utcnow()
+    due = or_(
+        *(
+            and_(CampaignDB.status.in_(statuses), _schedule_time(key) <= now)
+            for statuses, key, _, _ in _SCHEDULED_MOVES
+        )
+    )
+    rows = await session.execute(
+        select(CampaignDB.id).where(due).order_by(CampaignDB.id).limit(limit)
+    )
+    return list(rows.scalars())
+
+
+async def follow_schedule(
+    session: AsyncSession, campaign_id: uuid.UUID, *, now: datetime | None = None
+) -> str | None:
+    """Start a scheduled campaign whose start time came, or complete one whose end passed.
+
+    Locks the campaign and skips it when another transaction holds it; answers the status it
+    was moved to, or None when it was not (no longer) due. A campaign past both its start and
+    its end is started and completed in the same call.
+    """
+    now = now or utcnow()
+    campaign = (
+        await session.execute(
+            select(CampaignDB).where(CampaignDB.id == campaign_id).with_for_update(skip_locked=True)
+        )
+    ).scalar_one_or_none()
+    moved: str | None = None
+    if campaign is None:
+        return moved
+    for statuses, key, target, audit_action in _SCHEDULED_MOVES:
+        at = campaign.schedule.get(key)
+        if campaign.status in statuses and at and datetime.fromisoformat(at) <= now:
+            await _move(
+                session,
+                campaign,
+                target,
+                audit_action=audit_action,
+                actor=SYSTEM,
+                actor_id=None,
+                cause="schedule",
+            )
+            moved = target
+    return moved
 
 
 async def enrol(

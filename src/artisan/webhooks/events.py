@@ -151,6 +151,7 @@ EVENTS = EventCatalogue(
     [
         _campaign("campaign.created", "created"),
         _campaign("campaign.launched", "launched"),
+        _campaign("campaign.started", "started: a scheduled campaign reached its start time"),
         _campaign("campaign.paused", "paused"),
         _campaign("campaign.resumed", "resumed"),
         _campaign("campaign.completed", "completed"),
