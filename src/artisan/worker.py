@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import task_postrun
+from celery.signals import setup_logging, task_postrun
 
 from artisan.config import Settings, get_settings
 
@@ -77,3 +77,12 @@ def _count_task_outcome(
 
     name = getattr(task, "name", None) or getattr(sender, "name", "unknown")
     record_task_outcome(str(name), (state or "unknown").lower())
+
+
+@setup_logging.connect
+def _configure_logging(**_: Any) -> None:
+    """Workers and beat log like the API: LOG_LEVEL and JSON_LOGS apply (not Celery's defaults)."""
+    from artisan.core.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.json_logs)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import structlog
 from fastapi import FastAPI
 from pydantic import ValidationError
 
@@ -80,3 +81,33 @@ def test_every_setting_is_documented() -> None:
         name.upper() for name in Settings.model_fields if f"`{name.upper()}" not in documented
     ]
     assert missing == []
+
+
+def test_worker_and_beat_processes_log_at_the_configured_level(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from celery.signals import setup_logging
+
+    import artisan.worker  # noqa: F401 - connects the worker's logging setup
+    from artisan.config import get_settings
+
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    get_settings.cache_clear()
+    # Start from what a fresh worker process has: nothing configured, everything let through.
+    structlog.reset_defaults()
+    root = logging.getLogger()
+    previous_level = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        # What Celery sends when a worker or beat starts, instead of configuring logging itself.
+        setup_logging.send(sender=None, loglevel="INFO", logfile=None, format="", colorize=False)
+        log = structlog.get_logger("artisan.test_worker_logging")
+        log.info("below_the_level")
+        log.warning("at_the_level", signature="v1,abc")
+    finally:
+        get_settings.cache_clear()
+        root.setLevel(previous_level)
+    out = capsys.readouterr().out
+    assert "at_the_level" in out
+    assert "below_the_level" not in out
+    assert "v1,abc" not in out
