@@ -80,9 +80,16 @@ def _count_task_outcome(
 
 
 @setup_logging.connect
-def _configure_logging(**_: Any) -> None:
-    """Workers and beat log like the API: LOG_LEVEL and JSON_LOGS apply (not Celery's defaults)."""
+def _configure_logging(loglevel: int | str | None = None, **_: Any) -> None:
+    """Workers and beat log like the API: LOG_LEVEL and JSON_LOGS apply (not Celery's defaults).
+
+    Celery's own lines (start-up, `ready.`, task failures) keep the `--loglevel` they were given.
+    """
+    import logging
+
     from artisan.core.logging import configure_logging
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.json_logs)
+    if loglevel:
+        logging.getLogger("celery").setLevel(loglevel)
