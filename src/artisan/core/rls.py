@@ -5,8 +5,15 @@ from __future__ import annotations
 APP_ROLE = "artisan_app"
 
 # A row is visible when it belongs to the transaction's tenant, or when the transaction
-# explicitly turned on the audited platform bypass.
+# explicitly turned on the audited platform bypass. The settings are read in uncorrelated
+# sub-selects, so once per statement (an InitPlan) rather than once per row checked: bulk
+# statements check thousands of rows, and a setting cannot change during one statement.
 TENANT_PREDICATE = (
+    "(tenant_id = (SELECT NULLIF(current_setting('app.tenant_id', true), '')::uuid) "
+    "OR (SELECT current_setting('app.rls_bypass', true)) = 'on')"
+)
+# The form the first migrations created, evaluated for every row (see migration 0012).
+PER_ROW_TENANT_PREDICATE = (
     "(tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid "
     "OR current_setting('app.rls_bypass', true) = 'on')"
 )
