@@ -798,3 +798,29 @@ async def test_drain_with_one_sender_and_batches_of_one(
         await engine.close()
     assert sent == 4
     assert len(receiver.at("/solo")) == 4
+
+
+async def test_a_deleted_tenant_takes_its_deliveries_and_attempts_along(
+    wh_app: FastAPI,
+    wh_client: httpx.AsyncClient,
+    admin: Account,
+    receiver: Receiver,
+    engine: DeliveryEngine,
+    admin_engine: AsyncEngine,
+) -> None:
+    # Deliveries and attempts carry no key to tenants: the cascades through their endpoint,
+    # message and delivery must still leave nothing behind.
+    await create_endpoint(wh_client, admin, receiver.url())
+    await emit(wh_app, admin.tenant_id, "campaign.launched", **campaign())
+    await emit(wh_app, admin.tenant_id, "campaign.paused", **campaign())
+    await run_until(engine)
+    count = (
+        "SELECT (SELECT count(*) FROM webhook_deliveries WHERE tenant_id = :t), "
+        "(SELECT count(*) FROM webhook_attempts WHERE tenant_id = :t)"
+    )
+    async with admin_engine.begin() as conn:
+        before = (await conn.execute(text(count), {"t": admin.tenant_id})).one()
+        assert tuple(before) == (2, 2)
+        await conn.execute(text("DELETE FROM tenants WHERE id = :t"), {"t": admin.tenant_id})
+        after = (await conn.execute(text(count), {"t": admin.tenant_id})).one()
+    assert tuple(after) == (0, 0)
