@@ -58,7 +58,20 @@ async def test_delivers_signed_message(
     [attempt] = detail.json()["attempts"]
     assert attempt["response_status"] == 200
     assert attempt["response_body"] == "ok"
+    assert attempt["response_headers"] is None  # kept only for attempts that failed
     assert attempt["request_headers"]["webhook-signature"].startswith("v1,")
+    # The attempt log shows exactly what went on the wire.
+    sent = {name.lower(): value for name, value in got.headers.items()}
+    assert attempt["request_headers"] == {
+        name: sent[name]
+        for name in (
+            "content-type",
+            "user-agent",
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+        )
+    }
     assert endpoint["secret"] not in json.dumps(detail.json())
     assert endpoint["secret"].removeprefix("whsec_") not in json.dumps(detail.json())
     assert detail.json()["payload"]["name"] == "Spring"
@@ -164,6 +177,20 @@ async def test_retry_after_is_honoured_within_bounds(
     assert len(slow) == len(busy) == 2
     assert slow[1].at - slow[0].at >= 0.95  # not the 0.2 s of the schedule
     assert busy[1].at - busy[0].at <= 3.5  # a day was asked for; the bound is 2 s
+    # The failed attempts keep the headers that explain them; the successes do not.
+    async with admin_engine.connect() as conn:
+        logged = await conn.execute(
+            text(
+                "SELECT response_status, response_headers FROM webhook_attempts "
+                "ORDER BY response_status DESC, started_at"
+            )
+        )
+        by_status = [(row[0], row[1]) for row in logged]
+    assert [status for status, _ in by_status] == [503, 429, 200, 200]
+    assert by_status[0][1]["Retry-After"] == "86400"
+    assert by_status[1][1]["Retry-After"] == "1"
+    assert by_status[2][1] is None
+    assert by_status[3][1] is None
 
 
 async def test_gone_disables_the_endpoint(

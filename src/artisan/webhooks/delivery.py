@@ -31,10 +31,10 @@ from sqlalchemy import select, text, update
 from artisan.audit.recorder import SYSTEM, Target, record
 from artisan.config import Settings
 from artisan.core.db import Database
-from artisan.core.ids import new_id, utcnow
+from artisan.core.ids import new_bulk_id, new_id, utcnow
 from artisan.models.webhook import DeliveryStatus, WebhookEndpoint
 from artisan.webhooks.metrics import MetricCounts
-from artisan.webhooks.signing import SecretBox, SigningKey, secret_key_bytes, webhook_headers
+from artisan.webhooks.signing import SecretBox, SigningKey, secret_key_bytes, signature_header
 from artisan.webhooks.ssrf import (
     GuardedResolver,
     SSRFBlocked,
@@ -111,7 +111,8 @@ class Outcome:
     released: bool = False
     started_at: datetime | None = None
     duration_ms: float = 0.0
-    request_headers: dict[str, str] | None = None
+    # The request's headers as the attempt log's JSON (signatures shown, secrets never held).
+    request_headers_json: str | None = None
     status: int | None = None
     response_headers: dict[str, str] | None = None
     response_body: str | None = None
@@ -228,6 +229,42 @@ _ATTEMPT_COLUMNS = {
     "next_attempt_at": "timestamptz",
 }
 _JSON_COLUMNS = frozenset({"request_headers", "response_headers"})
+
+
+class _Columns:
+    """The rows of a bulk statement, handed to it as one array per column."""
+
+    __slots__ = ("_names", "_rows")
+
+    def __init__(self, columns: dict[str, str]) -> None:
+        self._names = list(columns)
+        self._rows: list[tuple[Any, ...]] = []
+
+    def add(self, *values: Any) -> None:
+        """Append one row, its values in the column order."""
+        self._rows.append(values)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def params(self, prefix: str) -> dict[str, list[Any]]:
+        """The bind parameters of `_unnest(prefix, columns)`."""
+        # Transposed in one pass of C code rather than one append per value.
+        columns = zip(*self._rows, strict=True) if self._rows else ([] for _ in self._names)
+        return {
+            f"{prefix}_{name}": list(values)
+            for name, values in zip(self._names, columns, strict=True)
+        }
+
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# The attempt log's copy of what `send` puts on the wire. Filled by formatting, not encoding:
+# every value is JSON-safe as it stands (a constant, `msg_` and hex digits, decimal digits, and
+# `v1,` signatures in base64 joined by spaces), and this runs once per request.
+_REQUEST_HEADERS_JSON = (
+    '{{"content-type":"application/json","user-agent":"' + USER_AGENT + '",'
+    '"webhook-id":"{id}","webhook-timestamp":"{timestamp}","webhook-signature":"{signature}"}}'
+)
 
 
 def _unnest(prefix: str, columns: dict[str, str]) -> str:
@@ -423,12 +460,22 @@ class DeliveryEngine:
         if deferred is not None:
             return Outcome(item=item, deferred_for=deferred)
         body = item.body or message_body(item.event_type, item.message_created_at, item.payload)
+        webhook_id, timestamp = item.webhook_id, int(time.time())
+        signature = signature_header(self._signing_keys(item), webhook_id, timestamp, body)
         headers = {
             "content-type": "application/json",
             "user-agent": USER_AGENT,
-            **webhook_headers(self._signing_keys(item), item.webhook_id, int(time.time()), body),
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature,
         }
-        outcome = Outcome(item=item, started_at=utcnow(), request_headers=headers)
+        outcome = Outcome(
+            item=item,
+            started_at=utcnow(),
+            request_headers_json=_REQUEST_HEADERS_JSON.format(
+                id=webhook_id, timestamp=timestamp, signature=signature
+            ),
+        )
         started = time.perf_counter()
         try:
             self._check_literal_host(item.url)
@@ -437,16 +484,20 @@ class DeliveryEngine:
                 item.url, data=body, headers=headers, allow_redirects=False
             ) as resp:
                 outcome.status = resp.status
-                outcome.response_headers = {k: v[:500] for k, v in list(resp.headers.items())[:50]}
                 raw = await resp.content.read(RESPONSE_BODY_LIMIT)
                 outcome.response_body = raw.decode("utf-8", errors="replace")
+                if not outcome.succeeded:
+                    outcome.error_class = "redirect" if 300 <= resp.status < 400 else "http_status"
+                    # The headers explain a failure (Retry-After, Location); a success's are
+                    # not worth a write each.
+                    outcome.response_headers = {
+                        k: v[:500] for k, v in list(resp.headers.items())[:50]
+                    }
                 if resp.status in (429, 503):
                     outcome.retry_after = parse_retry_after(
                         resp.headers.get("retry-after"),
                         maximum=self.settings.webhook_retry_after_max_seconds,
                     )
-                if not outcome.succeeded:
-                    outcome.error_class = "redirect" if 300 <= resp.status < 400 else "http_status"
         except Exception as exc:
             outcome.error_class, outcome.error_detail = classify_error(exc)
         outcome.duration_ms = (time.perf_counter() - started) * 1000
@@ -468,8 +519,10 @@ class DeliveryEngine:
         if not outcomes:
             return
         now = utcnow()
-        delivery_rows: list[dict[str, Any]] = []
-        attempt_rows: list[dict[str, Any]] = []
+        # Gathered column by column: the statement takes one array per column, and a sender
+        # records thousands of outcomes a second.
+        deliveries = _Columns(_DELIVERY_COLUMNS)
+        attempts = _Columns(_ATTEMPT_COLUMNS)
         released: list[Claimed] = []
         gone: dict[uuid.UUID, uuid.UUID] = {}
         succeeded_endpoints: set[uuid.UUID] = set()
@@ -480,19 +533,17 @@ class DeliveryEngine:
             if outcome.released:
                 released.append(item)
                 continue
-            base = {"id": item.delivery_id, "lease_token": item.lease_token}
             if outcome.deferred_for is not None:
-                delivery_rows.append(
-                    {
-                        **base,
-                        "status": DeliveryStatus.pending.value,
-                        "attempt_count": item.attempt_count,
-                        "next_attempt_at": now + timedelta(seconds=outcome.deferred_for),
-                        "last_status_code": None,
-                        "last_error": "rate_limited",
-                        "delivered_at": None,
-                        "next_trigger": item.trigger,
-                    }
+                deliveries.add(
+                    item.delivery_id,
+                    item.lease_token,
+                    DeliveryStatus.pending.value,
+                    item.attempt_count,
+                    now + timedelta(seconds=outcome.deferred_for),
+                    None,
+                    "rate_limited",
+                    None,
+                    item.trigger,
                 )
                 self.counts.observe_delivery("deferred", None)
                 continue
@@ -515,37 +566,34 @@ class DeliveryEngine:
                 failing_endpoints.add(item.endpoint_id)
                 next_at = now + timedelta(seconds=self._next_delay(outcome, number))
                 self.counts.observe_delivery("retry_scheduled", None)
-            delivery_rows.append(
-                {
-                    **base,
-                    "status": status.value,
-                    "attempt_count": number,
-                    "next_attempt_at": next_at,
-                    "last_status_code": outcome.status,
-                    "last_error": outcome.error_class,
-                    "delivered_at": now if status == DeliveryStatus.succeeded else None,
-                    "next_trigger": "scheduled",
-                }
+            deliveries.add(
+                item.delivery_id,
+                item.lease_token,
+                status.value,
+                number,
+                next_at,
+                outcome.status,
+                outcome.error_class,
+                now if status == DeliveryStatus.succeeded else None,
+                "scheduled",
             )
-            attempt_rows.append(
-                {
-                    "id": new_id(),
-                    "tenant_id": item.tenant_id,
-                    "delivery_id": item.delivery_id,
-                    "attempt_number": number,
-                    "trigger": item.trigger,
-                    "started_at": outcome.started_at or now,
-                    "duration_ms": round(outcome.duration_ms, 3),
-                    "request_url": item.url,
-                    "request_headers": outcome.request_headers or {},
-                    "response_status": outcome.status,
-                    "response_headers": outcome.response_headers,
-                    "response_body": outcome.response_body,
-                    "error_class": outcome.error_class,
-                    "error_detail": outcome.error_detail,
-                    "succeeded": outcome.succeeded,
-                    "next_attempt_at": next_at,
-                }
+            attempts.add(
+                new_bulk_id(),
+                item.tenant_id,
+                item.delivery_id,
+                number,
+                item.trigger,
+                outcome.started_at or now,
+                round(outcome.duration_ms, 3),
+                item.url,
+                outcome.request_headers_json or "{}",
+                outcome.status,
+                None if outcome.response_headers is None else _dumps(outcome.response_headers),
+                outcome.response_body,
+                outcome.error_class,
+                outcome.error_detail,
+                outcome.succeeded,
+                next_at,
             )
         # One batch records at a time in a process: two overlapping transactions updating the
         # same endpoints' failure counters could otherwise deadlock each other.
@@ -560,10 +608,10 @@ class DeliveryEngine:
                 )
                 for _ in released:
                     self.counts.observe_delivery("released", None)
-            if not delivery_rows:
+            if not len(deliveries):
                 return
-            held = await self._write_outcomes(session, delivery_rows, attempt_rows)
-            if held != len(delivery_rows):
+            held = await self._write_outcomes(session, deliveries, attempts)
+            if held != len(deliveries):
                 self.counts.observe_delivery("lease_lost", None)
             if not held:
                 return
@@ -571,25 +619,11 @@ class DeliveryEngine:
                 session, succeeded_endpoints, failing_endpoints, dead_letters, gone
             )
 
-    async def _write_outcomes(
-        self,
-        session: Any,
-        delivery_rows: list[dict[str, Any]],
-        attempt_rows: list[dict[str, Any]],
-    ) -> int:
+    async def _write_outcomes(self, session: Any, deliveries: _Columns, attempts: _Columns) -> int:
         """Update the deliveries still held under their lease and log their attempts; how many."""
         # One statement, whatever the batch size: the new states and the attempts travel as
         # arrays, so the database sees one UPDATE and one INSERT instead of one per delivery.
-        params: dict[str, Any] = {}
-        for column in _DELIVERY_COLUMNS:
-            params[f"d_{column}"] = [row[column] for row in delivery_rows]
-        for column in _ATTEMPT_COLUMNS:
-            if column in _JSON_COLUMNS:
-                params[f"a_{column}"] = [
-                    None if row[column] is None else json.dumps(row[column]) for row in attempt_rows
-                ]
-            else:
-                params[f"a_{column}"] = [row[column] for row in attempt_rows]
+        params = {**deliveries.params("d"), **attempts.params("a")}
         return int((await session.execute(text(_RECORD_SQL), params)).scalar_one())
 
     async def _track_endpoints(

@@ -118,7 +118,10 @@ class AttemptOut(BaseModel):
     request_url: str
     request_headers: dict[str, str]
     response_status: int | None
-    response_headers: dict[str, str] | None
+    response_headers: dict[str, str] | None = Field(
+        description="Kept for attempts that did not succeed (a `Retry-After`, a redirect's "
+        "`Location`); null for a 2xx answer"
+    )
     response_body: str | None
     error_class: str | None
     error_detail: str | None
