@@ -447,8 +447,7 @@ class DeliveryEngine:
             raise SSRFBlocked(refusal)
 
     async def _rate_limited(self, item: Claimed) -> float | None:
-        if not item.rate_limit:
-            return None
+        assert item.rate_limit
         wait = await self.limiter.acquire(item.endpoint_id, item.rate_limit)
         if wait is None:
             return None
@@ -462,9 +461,10 @@ class DeliveryEngine:
 
     async def send(self, item: Claimed) -> Outcome:
         """One HTTP attempt: signed, no redirects, bounded time, SSRF-checked at connect."""
-        deferred = await self._rate_limited(item)
-        if deferred is not None:
-            return Outcome(item=item, deferred_for=deferred)
+        if item.rate_limit:
+            deferred = await self._rate_limited(item)
+            if deferred is not None:
+                return Outcome(item=item, deferred_for=deferred)
         body = item.body or message_body(item.event_type, item.message_created_at, item.payload)
         webhook_id, timestamp = item.webhook_id, int(time.time())
         signature = signature_header(self._signing_keys(item), webhook_id, timestamp, body)
@@ -485,7 +485,9 @@ class DeliveryEngine:
         started = time.perf_counter()
         try:
             self._check_literal_host(item.url)
-            http = await self.http()
+            http = self._http
+            if http is None or http.closed:
+                http = await self.http()
             async with http.post(
                 item.url, data=body, headers=headers, allow_redirects=False
             ) as resp:
