@@ -355,10 +355,13 @@ async def funnel(
     if campaign_id is not None:
         await _campaign(session, principal, campaign_id)
     window = timedelta(days=window_days)
-    # Start from the leads that entered (first step's first occurrence in the range) and look
-    # up only their own later firsts by primary key, rather than grouping the whole tenant.
+    # Two range scans of the first-occurrence index, which carries each lead's key: the leads
+    # that entered (first step first seen in the range), and the later steps' first occurrences
+    # that could count. A later step counts only at or after the entry and within the window of
+    # it, so only firsts in [lower, upper + window) can, and nothing outside is read; the two
+    # sides are then joined by lead in memory instead of probing each entered lead's rows.
     pivots = ", ".join(
-        f"min(s.first_at) FILTER (WHERE s.metric = :m{i}) AS t{i}" for i in range(1, len(steps))
+        f"min(first_at) FILTER (WHERE metric = :m{i}) AS t{i}" for i in range(1, len(steps))
     )
     reached = ["true"]
     for i in range(1, len(steps)):
@@ -384,10 +387,13 @@ async def funnel(
                 "SELECT campaign_id, lead_id, simulated, first_at AS t0 FROM lead_metric_state "
                 "WHERE tenant_id = :t AND metric = :first AND first_at >= :lower "
                 f"AND first_at < :upper AND simulated = ANY(:sim){campaign_filter}) AS e "
-                f"CROSS JOIN LATERAL (SELECT {pivots} FROM lead_metric_state s "
-                "WHERE s.tenant_id = :t AND s.campaign_id = e.campaign_id "
-                "AND s.lead_id = e.lead_id AND s.simulated = e.simulated "
-                "AND s.metric = ANY(:rest)) AS x"
+                f"LEFT JOIN (SELECT campaign_id, lead_id, simulated, {pivots} "
+                "FROM lead_metric_state WHERE tenant_id = :t AND metric = ANY(:rest) "
+                "AND first_at >= :lower AND first_at < :upper + :window "
+                f"AND simulated = ANY(:sim){campaign_filter} "
+                "GROUP BY campaign_id, lead_id, simulated) AS x "
+                "ON x.campaign_id = e.campaign_id AND x.lead_id = e.lead_id "
+                "AND x.simulated = e.simulated"
             ),
             params,
         )

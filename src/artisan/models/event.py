@@ -61,9 +61,16 @@ class LeadMetricStateDB(Base):
 
     __tablename__ = "lead_metric_state"
     __tenant_owned__ = True
-    # Funnels range-scan first occurrences.
+    # Funnels and first-occurrence counts range-scan first occurrences; the lead's key rides
+    # along so a funnel reads every step from this index alone (migration 0014).
     __table_args__ = (
-        Index("ix_lead_metric_state_tenant_metric_first", "tenant_id", "metric", "first_at"),
+        Index(
+            "ix_lead_metric_state_tenant_metric_first",
+            "tenant_id",
+            "metric",
+            "first_at",
+            postgresql_include=["campaign_id", "lead_id", "simulated"],
+        ),
         # Room on each page so upserts update in place (HOT); see migration 0007.
         {"postgresql_with": {"fillfactor": 70}},
     )
