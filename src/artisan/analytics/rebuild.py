@@ -28,6 +28,7 @@ async def rebuild_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     params = {"t": tenant_id}
     for table in (
         "lead_metric_state",
+        "lead_metric_firsts",
         "analytics_campaign_rollups",
         "analytics_tenant_rollups",
         "analytics_tenant_daily",
@@ -44,6 +45,14 @@ async def rebuild_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
         f"FROM ({_EXPANDED}) x GROUP BY 1, 2, 3, 4, 5"
     )
     await session.execute(text(state), params)
+    await session.execute(
+        text(
+            "INSERT INTO lead_metric_firsts (tenant_id, metric, first_at, campaign_id, lead_id, "
+            "simulated) SELECT tenant_id, metric, first_at, campaign_id, lead_id, simulated "
+            "FROM lead_metric_state WHERE tenant_id = :t"
+        ),
+        params,
+    )
     steps = (
         "INSERT INTO analytics_step_rollups (tenant_id, campaign_id, step, metric, simulated, "  # noqa: S608
         "total) SELECT x.tenant_id, x.campaign_id, x.step, x.metric, x.simulated, count(*) "

@@ -355,11 +355,12 @@ async def funnel(
     if campaign_id is not None:
         await _campaign(session, principal, campaign_id)
     window = timedelta(days=window_days)
-    # Two range scans of the first-occurrence index, which carries each lead's key: the leads
-    # that entered (first step first seen in the range), and the later steps' first occurrences
-    # that could count. A later step counts only at or after the entry and within the window of
-    # it, so only firsts in [lower, upper + window) can, and nothing outside is read; the two
-    # sides are then joined by lead in memory instead of probing each entered lead's rows.
+    # Two range scans of the first occurrences' key, which carries each lead's key too: the
+    # leads that entered (first step first seen in the range), and the later steps' first
+    # occurrences that could count. A later step counts only at or after the entry and within
+    # the window of it, so only firsts in [lower, upper + window) can, and nothing outside is
+    # read; the two sides are then joined by lead in memory instead of probing each entered
+    # lead's rows.
     pivots = ", ".join(
         f"min(first_at) FILTER (WHERE metric = :m{i}) AS t{i}" for i in range(1, len(steps))
     )
@@ -384,11 +385,11 @@ async def funnel(
         await session.execute(
             text(
                 f"SELECT {counts} FROM ("  # noqa: S608 - only internal constants are interpolated
-                "SELECT campaign_id, lead_id, simulated, first_at AS t0 FROM lead_metric_state "
+                "SELECT campaign_id, lead_id, simulated, first_at AS t0 FROM lead_metric_firsts "
                 "WHERE tenant_id = :t AND metric = :first AND first_at >= :lower "
                 f"AND first_at < :upper AND simulated = ANY(:sim){campaign_filter}) AS e "
                 f"LEFT JOIN (SELECT campaign_id, lead_id, simulated, {pivots} "
-                "FROM lead_metric_state WHERE tenant_id = :t AND metric = ANY(:rest) "
+                "FROM lead_metric_firsts WHERE tenant_id = :t AND metric = ANY(:rest) "
                 "AND first_at >= :lower AND first_at < :upper + :window "
                 f"AND simulated = ANY(:sim){campaign_filter} "
                 "GROUP BY campaign_id, lead_id, simulated) AS x "

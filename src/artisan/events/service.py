@@ -211,10 +211,11 @@ _INSERT_EVENTS = text(
     """
 )
 
-# One statement keeps the per-lead state and the three rollups, aggregating the batch's stored
-# rows itself: the database groups them in a fraction of the time the API process took to group
-# them and encode the result as ~20 parameter arrays, and an event turned away by its client id
-# cannot be counted. The row lock taken by the state upsert makes prev_* the exact values it
+# One statement keeps the per-lead state, its copy of first occurrences and the rollups,
+# aggregating the batch's stored rows itself: the database groups them in a fraction of the time
+# the API process took to group them and encode the result as ~20 parameter arrays, and an event
+# turned away by its client id cannot be counted. A first occurrence that moves earlier replaces
+# its row in lead_metric_firsts (the old key is deleted, the new one inserted). The row lock taken by the state upsert makes prev_* the exact values it
 # replaced, even when concurrent batches touch the same lead; a lead counts once per metric and
 # campaign, in the bucket of its first occurrence (ties on time go to the older id, as in the
 # rebuild), so an out-of-order event that moves the first occurrence earlier moves that count
@@ -247,12 +248,27 @@ _MAINTAIN_ANALYTICS = text(
             last_at = GREATEST(s.last_at, EXCLUDED.last_at),
             total = s.total + EXCLUDED.total,
             steps = s.steps | EXCLUDED.steps
-        RETURNING campaign_id, metric, channel, first_at, prev_first_at, prev_channel
+        RETURNING campaign_id, lead_id, metric, channel, first_at, prev_first_at, prev_channel
     ),
     moved AS (
-        SELECT campaign_id, metric, first_at, channel, prev_first_at, prev_channel
+        SELECT campaign_id, lead_id, metric, first_at, channel, prev_first_at, prev_channel
         FROM state
         WHERE prev_first_at IS NULL OR first_at < prev_first_at
+    ),
+    unfirsted AS (
+        DELETE FROM lead_metric_firsts AS f
+        USING moved AS m
+        WHERE m.prev_first_at IS NOT NULL AND f.tenant_id = :tenant_id
+          AND f.metric = m.metric AND f.first_at = m.prev_first_at
+          AND f.campaign_id = m.campaign_id AND f.lead_id = m.lead_id
+          AND f.simulated = :simulated
+    ),
+    firsted AS (
+        INSERT INTO lead_metric_firsts (tenant_id, metric, first_at, campaign_id, lead_id,
+                                        simulated)
+        SELECT :tenant_id, metric, first_at, campaign_id, lead_id, :simulated
+        FROM moved
+        ORDER BY metric, first_at, campaign_id, lead_id
     ),
     delta AS (
         SELECT d.campaign_id, d.metric, d.bucket, d.channel,

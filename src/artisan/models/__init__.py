@@ -7,6 +7,7 @@ from artisan.models.campaign import CampaignDB, EnrollmentDB
 from artisan.models.event import (
     CampaignRollupDB,
     EventDB,
+    LeadMetricFirstDB,
     LeadMetricStateDB,
     TenantDailyRollupDB,
     TenantRollupDB,
@@ -35,6 +36,7 @@ __all__ = [
     "EnrollmentDB",
     "EventDB",
     "LeadDB",
+    "LeadMetricFirstDB",
     "LeadMetricStateDB",
     "Plan",
     "RefreshToken",

@@ -61,19 +61,9 @@ class LeadMetricStateDB(Base):
 
     __tablename__ = "lead_metric_state"
     __tenant_owned__ = True
-    # Funnels and first-occurrence counts range-scan first occurrences; the lead's key rides
-    # along so a funnel reads every step from this index alone (migration 0014).
-    __table_args__ = (
-        Index(
-            "ix_lead_metric_state_tenant_metric_first",
-            "tenant_id",
-            "metric",
-            "first_at",
-            postgresql_include=["campaign_id", "lead_id", "simulated"],
-        ),
-        # Room on each page so upserts update in place (HOT); see migration 0007.
-        {"postgresql_with": {"fillfactor": 70}},
-    )
+    # Room on each page so upserts update in place (HOT); see migration 0007. First occurrences
+    # are range-scanned in lead_metric_firsts, not through an index here (migration 0014).
+    __table_args__ = {"postgresql_with": {"fillfactor": 70}}
 
     tenant_id: Mapped[uuid.UUID] = _tenant_key()
     campaign_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -90,6 +80,26 @@ class LeadMetricStateDB(Base):
     # What the last upsert replaced, so the same statement can report how the first moved.
     prev_first_at: Mapped[datetime | None]
     prev_channel: Mapped[str | None] = mapped_column(String(16))
+
+
+class LeadMetricFirstDB(Base):
+    """Each lead's first occurrence of each metric, keyed for range scans by time (funnels).
+
+    The state rows above are rewritten by nearly every batch, so an index-only scan over them
+    would still visit the table; these rows change only when a first occurrence does (a new
+    lead-metric, or an out-of-order event moving it earlier), so pages settle, vacuum marks
+    them all-visible, and a funnel reads both of its sides from this key alone.
+    """
+
+    __tablename__ = "lead_metric_firsts"
+    __tenant_owned__ = True
+
+    tenant_id: Mapped[uuid.UUID] = _tenant_key()
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    first_at: Mapped[datetime] = mapped_column(primary_key=True)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    lead_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    simulated: Mapped[bool] = mapped_column(primary_key=True)
 
 
 class StepRollupDB(Base):
