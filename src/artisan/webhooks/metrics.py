@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -37,9 +38,9 @@ class MetricCounts:
         if latency is not None:
             self.latency_sum += latency
             self.latency_count += 1
-            for bound in LATENCY_BUCKETS:
-                if latency <= bound:
-                    self.latency_buckets[bound] += 1
+            # Cumulative buckets: every bound at or above the latency counts it.
+            for bound in LATENCY_BUCKETS[bisect_left(LATENCY_BUCKETS, latency) :]:
+                self.latency_buckets[bound] += 1
 
     def observe_task(self, task: str, outcome: str) -> None:
         """Count one finished task by name and outcome."""
