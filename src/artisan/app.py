@@ -161,11 +161,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings, database=database, passwords=Passwords(settings), tokens=tokens
     )
     app.state.webhook_runner = setup_webhooks(settings, database)
-    # Without a queue there is no beat either: this process follows campaign schedules itself.
+    # Without a broker there is no beat either: this process follows campaign schedules itself.
     app.state.campaign_scheduler = (
-        InProcessScheduler(database, settings.campaign_schedule_interval_seconds)
-        if app.state.webhook_runner is not None
-        else None
+        None
+        if settings.broker_url
+        else InProcessScheduler(database, settings.campaign_schedule_interval_seconds)
     )
     install_error_handlers(app)
     for router in ROUTERS:

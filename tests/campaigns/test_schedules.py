@@ -170,6 +170,10 @@ async def test_the_embedded_platform_follows_schedules_itself(
     # Without Redis the app runs the loop; with a queue, the beat job does instead.
     assert isinstance(app.state.campaign_scheduler, InProcessScheduler)
     assert app_factory(redis_url=TEST_REDIS_URL).state.campaign_scheduler is None
+    # Turning the in-process webhook sender off does not turn schedules off: no beat runs them.
+    quiet = app_factory(webhook_runner="off")
+    assert quiet.state.webhook_runner is None
+    assert isinstance(quiet.state.campaign_scheduler, InProcessScheduler)
     admin = await signed_in_user(app, client)
     campaign_id = await _scheduled(client, admin, start_at=_at(days=1))
     await _reschedule(client, admin, campaign_id, start_at=_at(seconds=-1))

@@ -7,11 +7,11 @@ same function in a loop of its own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import structlog
 
 from artisan.campaigns.service import due_by_schedule, follow_schedule
+from artisan.core.background import BackgroundLoop
 from artisan.core.db import Database
 
 log = structlog.get_logger(__name__)
@@ -35,25 +35,15 @@ async def advance_schedules(database: Database) -> int:
     return moved
 
 
-class InProcessScheduler:
+class InProcessScheduler(BackgroundLoop):
     """`advance_schedules` every interval on the running loop (the embedded platform)."""
 
+    name = "campaign-schedules"
+
     def __init__(self, database: Database, interval_seconds: float) -> None:
+        super().__init__()
         self.database = database
         self.interval_seconds = interval_seconds
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        """Start the loop on the running event loop."""
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="campaign-schedules")
-
-    async def stop(self) -> None:
-        """Stop the loop."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def _run(self) -> None:
         while True:

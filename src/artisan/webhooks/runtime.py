@@ -12,6 +12,7 @@ import structlog
 from sqlalchemy import text
 
 from artisan.config import Settings
+from artisan.core.background import BackgroundLoop
 from artisan.core.db import Database, on_commit
 from artisan.webhooks.delivery import (
     DeliveryEngine,
@@ -112,32 +113,25 @@ async def purge_payloads(database: Database, settings: Settings, *, limit: int =
             return total
 
 
-class InProcessRunner:
+class InProcessRunner(BackgroundLoop):
     """The sender inside `artisan serve` when there is no Redis: the same engine, no queue."""
 
+    name = "webhook-runner"
     PURGE_EVERY_SECONDS = 3600.0
 
     def __init__(self, engine: DeliveryEngine, settings: Settings) -> None:
+        super().__init__()
         self.engine = engine
         self.settings = settings
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     async def dispatch(self, delivery_ids: Sequence[uuid.UUID]) -> None:
         """New deliveries are committed: look for work now."""
         self._wake.set()
 
-    def start(self) -> None:
-        """Start the delivery loop on the running event loop."""
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="webhook-runner")
-
     async def stop(self) -> None:
         """Stop the loop and close the HTTP session."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await super().stop()
         await self.engine.close()
 
     async def _run(self) -> None:
