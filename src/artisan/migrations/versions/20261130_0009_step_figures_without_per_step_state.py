@@ -12,6 +12,7 @@ from alembic import op
 
 from artisan.core.rls import disable_tenant_rls, enable_tenant_rls
 from artisan.events.catalog import metric_map_sql
+from artisan.migrations.ddl import clear_tenant_analytics_function
 
 revision: str = "0009"
 down_revision: str | Sequence[str] | None = "0008"
@@ -22,24 +23,6 @@ depends_on: str | Sequence[str] | None = None
 # row), and they were read only to count leads and events per step. A bitmask of the steps on
 # the campaign-level row gives the first; per-step totals per campaign give the second.
 _KEY = "tenant_id, campaign_id, lead_id, metric, simulated"
-
-
-def _clear_function(tables: Sequence[str]) -> str:
-    deletes = "\n".join(
-        f"    DELETE FROM {table} WHERE tenant_id IN (SELECT id FROM gone);"  # noqa: S608
-        for table in tables
-    )
-    return f"""
-CREATE OR REPLACE FUNCTION clear_tenant_analytics() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    bypass text := current_setting('app.rls_bypass', true);
-BEGIN
-    PERFORM set_config('app.rls_bypass', 'on', true);
-{deletes}
-    PERFORM set_config('app.rls_bypass', COALESCE(bypass, ''), true);
-    RETURN NULL;
-END $$
-"""
 
 
 DERIVED = (
@@ -107,12 +90,12 @@ def upgrade() -> None:
         ["tenant_id", "metric", "first_at"],
         unique=False,
     )
-    op.execute(_clear_function((*DERIVED, "analytics_step_rollups")))
+    op.execute(clear_tenant_analytics_function((*DERIVED, "analytics_step_rollups")))
 
 
 def downgrade() -> None:
     op.execute("SELECT set_config('app.rls_bypass', 'on', true)")
-    op.execute(_clear_function(DERIVED))
+    op.execute(clear_tenant_analytics_function(DERIVED))
     op.drop_index("ix_lead_metric_state_tenant_metric_first", table_name="lead_metric_state")
     op.drop_constraint(op.f("pk_lead_metric_state"), "lead_metric_state", type_="primary")
     op.add_column(

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from artisan.core.rls import disable_tenant_rls, enable_tenant_rls
+from artisan.migrations.ddl import clear_tenant_analytics_function
 
 revision: str = "0014"
 down_revision: str | Sequence[str] | None = "0013"
@@ -35,24 +36,6 @@ DERIVED_BEFORE = (
 DERIVED = (*DERIVED_BEFORE, "lead_metric_firsts")
 
 
-def _clear_function(tables: Sequence[str]) -> str:
-    deletes = "\n".join(
-        f"    DELETE FROM {table} WHERE tenant_id IN (SELECT id FROM gone);"  # noqa: S608
-        for table in tables
-    )
-    return f"""
-CREATE OR REPLACE FUNCTION clear_tenant_analytics() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    bypass text := current_setting('app.rls_bypass', true);
-BEGIN
-    PERFORM set_config('app.rls_bypass', 'on', true);
-{deletes}
-    PERFORM set_config('app.rls_bypass', COALESCE(bypass, ''), true);
-    RETURN NULL;
-END $$
-"""
-
-
 def upgrade() -> None:
     # Every tenant's rows, whichever role runs the migration.
     op.execute("SELECT set_config('app.rls_bypass', 'on', true)")
@@ -72,11 +55,11 @@ def upgrade() -> None:
     backfill = f"INSERT INTO lead_metric_firsts ({columns}) SELECT {columns} FROM lead_metric_state"  # noqa: S608 - constant column names
     op.execute(backfill)
     op.drop_index(OLD_INDEX, table_name="lead_metric_state")
-    op.execute(_clear_function(DERIVED))
+    op.execute(clear_tenant_analytics_function(DERIVED))
 
 
 def downgrade() -> None:
-    op.execute(_clear_function(DERIVED_BEFORE))
+    op.execute(clear_tenant_analytics_function(DERIVED_BEFORE))
     op.create_index(OLD_INDEX, "lead_metric_state", ["tenant_id", "metric", "first_at"])
     for statement in disable_tenant_rls("lead_metric_firsts"):
         op.execute(statement)
