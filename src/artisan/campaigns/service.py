@@ -337,8 +337,10 @@ async def _move(
     actor: Actor | Principal,
     actor_id: uuid.UUID | None,
     cause: str | None = None,
+    webhook_event: str | None = None,
 ) -> None:
-    """Put a locked campaign in `target`, stamping the lifecycle times; audited and announced."""
+    """Put a locked campaign in `target`, stamping the lifecycle times; audited and announced
+    (as `webhook_event`, or the event its status move implies)."""
     previous, now = campaign.status, utcnow()
     if target in ("scheduled", "active"):
         campaign.launched_at = campaign.launched_at or now
@@ -368,8 +370,7 @@ async def _move(
         previous_status=previous,
         status=target,
         actor_id=actor_id,
-        # The schedule's own moves are announced under their audit names (campaign.started).
-        event_type=audit_action if cause == "schedule" else None,
+        event_type=webhook_event,
     )
 
 
@@ -430,6 +431,8 @@ async def follow_schedule(
                 actor=SYSTEM,
                 actor_id=None,
                 cause="schedule",
+                # Announced under its audit name: a scheduled start is `campaign.started`.
+                webhook_event=audit_action,
             )
             moved = target
     return moved

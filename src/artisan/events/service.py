@@ -215,12 +215,12 @@ _INSERT_EVENTS = text(
 # aggregating the batch's stored rows itself: the database groups them in a fraction of the time
 # the API process took to group them and encode the result as ~20 parameter arrays, and an event
 # turned away by its client id cannot be counted. A first occurrence that moves earlier replaces
-# its row in lead_metric_firsts (the old key is deleted, the new one inserted). The row lock taken by the state upsert makes prev_* the exact values it
-# replaced, even when concurrent batches touch the same lead; a lead counts once per metric and
-# campaign, in the bucket of its first occurrence (ties on time go to the older id, as in the
-# rebuild), so an out-of-order event that moves the first occurrence earlier moves that count
-# with it. Every upsert takes its rows in key order, the same order in every batch, so batches
-# cannot deadlock.
+# its row in lead_metric_firsts (the old key is deleted, the new one inserted). The row lock
+# taken by the state upsert makes prev_* the exact values it replaced, even when concurrent
+# batches touch the same lead; a lead counts once per metric and campaign, in the bucket of its
+# first occurrence (ties on time go to the older id, as in the rebuild), so an out-of-order event
+# that moves the first occurrence earlier moves that count with it. Every upsert takes its rows
+# in key order, the same order in every batch, so batches cannot deadlock.
 _MAINTAIN_ANALYTICS = text(
     f"""
     WITH expanded AS (

@@ -95,6 +95,10 @@ class Claimed:
     # The JSON body, encoded once per message of a batch and shared by its deliveries.
     body: bytes = b""
 
+    def out_of_time(self) -> bool:
+        """Too late to start: the request might not end before the lease does."""
+        return time.monotonic() > self.start_by
+
     @property
     def webhook_id(self) -> str:
         """The `webhook-id` header: the message id, the same for every attempt and endpoint."""
@@ -446,23 +450,22 @@ class DeliveryEngine:
         if refusal is not None:
             raise SSRFBlocked(refusal)
 
-    async def _rate_limited(self, item: Claimed) -> float | None:
-        assert item.rate_limit
-        wait = await self.limiter.acquire(item.endpoint_id, item.rate_limit)
+    async def _rate_limited(self, item: Claimed, per_second: int) -> float | None:
+        wait = await self.limiter.acquire(item.endpoint_id, per_second)
         if wait is None:
             return None
         return wait + random.uniform(0, 0.05)  # noqa: S311
 
     async def send_in_time(self, item: Claimed) -> Outcome:
         """Send, unless the lease is too close to its end for a request to finish inside it."""
-        if time.monotonic() > item.start_by:
+        if item.out_of_time():
             return Outcome(item=item, released=True)
         return await self.send(item)
 
     async def send(self, item: Claimed) -> Outcome:
         """One HTTP attempt: signed, no redirects, bounded time, SSRF-checked at connect."""
         if item.rate_limit:
-            deferred = await self._rate_limited(item)
+            deferred = await self._rate_limited(item, item.rate_limit)
             if deferred is not None:
                 return Outcome(item=item, deferred_for=deferred)
         body = item.body or message_body(item.event_type, item.message_created_at, item.payload)
@@ -845,8 +848,9 @@ async def drain(engine: DeliveryEngine, *, budget_seconds: float = 30.0) -> int:
             if waiting.qsize() < low_water:
                 wanted.set()
             try:
-                if time.monotonic() > item.start_by:
-                    outcome = Outcome(item=item, released=True)  # as send_in_time decides
+                # send_in_time's decision, without its extra coroutine per request.
+                if item.out_of_time():
+                    outcome = Outcome(item=item, released=True)
                 else:
                     outcome = await engine.send(item)
             except BaseException:
