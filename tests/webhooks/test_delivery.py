@@ -851,3 +851,70 @@ async def test_a_deleted_tenant_takes_its_deliveries_and_attempts_along(
         await conn.execute(text("DELETE FROM tenants WHERE id = :t"), {"t": admin.tenant_id})
         after = (await conn.execute(text(count), {"t": admin.tenant_id})).one()
     assert tuple(after) == (0, 0)
+
+
+async def test_a_success_makes_a_failing_endpoint_healthy_again(
+    app_factory: Callable[..., FastAPI], receiver: Receiver
+) -> None:
+    app = app_factory(**{**WEBHOOK_SETTINGS, "webhook_retry_schedule": "0"})
+    receiver.answer("/flaky", (500, {}, 0.0))
+    async with client_for(app) as client:
+        account = await signed_in_user(app, client)
+        flaky = await create_endpoint(client, account, receiver.url("/flaky"))
+        healthy = await create_endpoint(client, account, receiver.url("/healthy"))
+        engine = DeliveryEngine(app.state.settings, app.state.database)
+        try:
+            await emit(app, account.tenant_id, "campaign.launched", **campaign())
+            await run_until(engine)
+            failing = await client.get(f"{base(account)}/{flaky['id']}", headers=account.headers)
+            assert failing.json()["consecutive_failures"] == 1
+            assert failing.json()["failing_since"] is not None
+
+            # A batch of successes only takes the engine's one-statement path.
+            receiver.answer("/flaky", (204, {}, 0.0))
+            await emit(app, account.tenant_id, "campaign.launched", **campaign())
+            await run_until(engine)
+        finally:
+            await engine.close()
+        for endpoint in (flaky, healthy):
+            state = await client.get(f"{base(account)}/{endpoint['id']}", headers=account.headers)
+            assert state.json()["consecutive_failures"] == 0
+            assert state.json()["failing_since"] is None
+            assert state.json()["enabled"] is True
+    assert len(receiver.at("/flaky")) == 2
+
+
+async def test_engine_connections_see_every_tenant_and_survive_a_server_side_close(
+    wh_app: FastAPI,
+    wh_client: httpx.AsyncClient,
+    admin: Account,
+    receiver: Receiver,
+    engine: DeliveryEngine,
+    admin_engine: AsyncEngine,
+) -> None:
+    connections = await engine.connections()
+    async with connections.acquire() as connection:
+        assert await connection.fetchval("SHOW jit") == "off"
+        assert await connection.fetchval("SELECT current_setting('app.rls_bypass')") == "on"
+        # The same non-privileged role as every other connection: the bypass setting, not a
+        # privileged login, is what lets it see every tenant.
+        assert (
+            await connection.fetchval("SELECT current_user")
+            == wh_app.state.settings.database_app_role
+        )
+
+    await create_endpoint(wh_client, admin, receiver.url())
+    await emit(wh_app, admin.tenant_id, "campaign.launched", **campaign())
+    # The server closes the engine's connections, as a restart or a failover would.
+    async with admin_engine.begin() as conn:
+        closed = await conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'artisan-webhooks' AND pid <> pg_backend_pid()"
+            )
+        )
+        assert closed.all()
+    assert await deliver_batch(engine) == 1
+    await receiver.wait_for(1)
+    recorded = await rows(admin_engine, "SELECT status::text FROM webhook_deliveries")
+    assert [r[0] for r in recorded] == ["succeeded"]

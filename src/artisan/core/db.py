@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import structlog
 from fastapi import Depends, Request
-from sqlalchemy import Select, text
+from sqlalchemy import Select, make_url, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -26,22 +26,34 @@ AfterCommit = Callable[[], Awaitable[None]]
 T = TypeVar("T")
 
 
+def server_settings(settings: Settings) -> dict[str, str]:
+    """The session settings every connection of the platform opens with."""
+    # No JIT compilation: it is decided by estimated cost, and a short statement the planner
+    # over-estimates (a webhook claim walking the due index) paid ~30 ms of compilation on
+    # every execution. The platform's statements are short; none gains from it.
+    server = {"application_name": "artisan", "jit": "off"}
+    if settings.database_app_role:
+        # Connect as the deployment's login role, then act as the non-privileged role that
+        # row-level security applies to.
+        server["role"] = settings.database_app_role
+    return server
+
+
+def driver_dsn(settings: Settings) -> str:
+    """DATABASE_URL as the asyncpg driver itself takes it (without SQLAlchemy's dialect name)."""
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL is not set")
+    url = make_url(settings.database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
 class Database:
     """The engine and session factory of one process; held on `app.state`, never a global."""
 
     def __init__(self, settings: Settings) -> None:
         if not settings.database_url:
             raise RuntimeError("DATABASE_URL is not set")
-        # No JIT compilation: it is decided by estimated cost, and a short statement the planner
-        # over-estimates (a webhook claim walking the due index) paid ~30 ms of compilation on
-        # every execution. The platform's statements are short; none gains from it.
-        connect_args: dict[str, Any] = {
-            "server_settings": {"application_name": "artisan", "jit": "off"}
-        }
-        if settings.database_app_role:
-            # Connect as the deployment's login role, then act as the non-privileged role
-            # that row-level security applies to.
-            connect_args["server_settings"]["role"] = settings.database_app_role
+        connect_args: dict[str, Any] = {"server_settings": server_settings(settings)}
         self.engine: AsyncEngine = create_async_engine(
             settings.database_url,
             pool_size=settings.database_pool_size,
