@@ -31,6 +31,7 @@ from sqlalchemy import select, text, update
 
 from artisan.audit.recorder import SYSTEM, Target, record
 from artisan.config import Settings
+from artisan.core.bulk import ColumnArrays, unnest_numbered
 from artisan.core.db import Database, driver_dsn, server_settings
 from artisan.core.ids import new_bulk_id, new_id, utcnow
 from artisan.models.webhook import DeliveryStatus, WebhookEndpoint
@@ -244,30 +245,6 @@ _ATTEMPT_COLUMNS = {
 _JSON_COLUMNS = frozenset({"request_headers", "response_headers"})
 
 
-class _Columns:
-    """The rows of a bulk statement, handed to it as one array per column."""
-
-    __slots__ = ("_names", "_rows")
-
-    def __init__(self, columns: dict[str, str]) -> None:
-        self._names = list(columns)
-        self._rows: list[tuple[Any, ...]] = []
-
-    def add(self, *values: Any) -> None:
-        """Append one row, its values in the column order."""
-        self._rows.append(values)
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def arrays(self) -> list[list[Any]]:
-        """The statement's parameters: one array per column, in the column order."""
-        if not self._rows:
-            return [[] for _ in self._names]
-        # Transposed in one pass of C code rather than one append per value.
-        return [list(values) for values in zip(*self._rows, strict=True)]
-
-
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 # The attempt log's copy of what `send` puts on the wire. Filled by formatting, not encoding:
 # every value is JSON-safe as it stands (a constant, `msg_` and hex digits, decimal digits, and
@@ -276,14 +253,6 @@ _REQUEST_HEADERS_JSON = (
     '{{"content-type":"application/json","user-agent":"' + USER_AGENT + '",'
     '"webhook-id":"{id}","webhook-timestamp":"{timestamp}","webhook-signature":"{signature}"}}'
 )
-
-
-def _unnest(columns: dict[str, str], first: int) -> str:
-    """Rows from one array parameter per column, numbered from `first`."""
-    arrays = ", ".join(
-        f"CAST(${number} AS {kind}[])" for number, kind in enumerate(columns.values(), first)
-    )
-    return f"unnest({arrays}) AS v({', '.join(columns)})"
 
 
 def _attempt_value(name: str) -> str:
@@ -302,13 +271,13 @@ WITH updated AS (
         last_status_code = v.last_status_code, last_error = v.last_error,
         delivered_at = v.delivered_at, next_trigger = v.next_trigger,
         lease_until = NULL, lease_token = NULL, updated_at = now()
-    FROM {_unnest(_DELIVERY_COLUMNS, 1)}
+    FROM {unnest_numbered(_DELIVERY_COLUMNS, 1)}
     WHERE d.id = v.id AND d.lease_token = v.lease_token
     RETURNING d.id, d.endpoint_id, d.status
 ), attempts AS (
     INSERT INTO webhook_attempts ({", ".join(_ATTEMPT_COLUMNS)})
     SELECT {", ".join(_attempt_value(name) for name in _ATTEMPT_COLUMNS)}
-    FROM {_unnest(_ATTEMPT_COLUMNS, len(_DELIVERY_COLUMNS) + 1)}
+    FROM {unnest_numbered(_ATTEMPT_COLUMNS, len(_DELIVERY_COLUMNS) + 1)}
     WHERE v.delivery_id IN (SELECT id FROM updated)
 ), recovered AS (
     UPDATE webhook_endpoints e SET failing_since = NULL, consecutive_failures = 0
@@ -604,8 +573,8 @@ class DeliveryEngine:
         now = utcnow()
         # Gathered column by column: the statement takes one array per column, and a sender
         # records thousands of outcomes a second.
-        deliveries = _Columns(_DELIVERY_COLUMNS)
-        attempts = _Columns(_ATTEMPT_COLUMNS)
+        deliveries = ColumnArrays(_DELIVERY_COLUMNS)
+        attempts = ColumnArrays(_ATTEMPT_COLUMNS)
         released: list[Claimed] = []
         gone: dict[uuid.UUID, uuid.UUID] = {}
         succeeded_endpoints: set[uuid.UUID] = set()

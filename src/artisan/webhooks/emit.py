@@ -8,20 +8,52 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.config import get_settings
+from artisan.core.bulk import ColumnArrays, unnest_named
 from artisan.core.db import Database, on_commit
 from artisan.core.errors import PayloadTooLarge
-from artisan.core.ids import new_id, utcnow
-from artisan.models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookMessage
+from artisan.core.ids import new_bulk_id, new_id, utcnow
+from artisan.models.webhook import WebhookEndpoint, WebhookMessage
 from artisan.webhooks.catalogue import matches
 from artisan.webhooks.delivery import Dispatcher
 from artisan.webhooks.events import EVENTS
 
 SESSION_KEY = "webhooks"
 PENDING_KEY = "webhook_pending_deliveries"
+
+_MESSAGE_COLUMNS = {
+    "id": "uuid",
+    "event_type": "text",
+    "payload": "text",
+    "payload_size": "int",
+    "created_at": "timestamptz",
+}
+_DELIVERY_COLUMNS = {
+    "id": "uuid",
+    "endpoint_id": "uuid",
+    "message_id": "uuid",
+    "event_type": "text",
+    "created_at": "timestamptz",
+}
+
+
+_INSERT_MESSAGES_SQL = f"""
+INSERT INTO webhook_messages (id, tenant_id, event_type, payload, payload_size, created_at)
+SELECT v.id, :tenant_id, v.event_type, CAST(v.payload AS jsonb), v.payload_size, v.created_at
+FROM {unnest_named(_MESSAGE_COLUMNS)}
+"""  # noqa: S608 - built from the constant column list above
+# A delivery is due the moment its message is created.
+_INSERT_DELIVERIES_SQL = f"""
+INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, message_id, event_type, status,
+    attempt_count, max_attempts, next_trigger, next_attempt_at, enqueued_at)
+SELECT v.id, :tenant_id, v.endpoint_id, v.message_id, v.event_type,
+    CAST('pending' AS webhook_delivery_status), 0, :max_attempts, :trigger, v.created_at,
+    CASE WHEN :enqueued THEN v.created_at END
+FROM {unnest_named(_DELIVERY_COLUMNS)}
+"""  # noqa: S608 - built from the constant column list above
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,26 +116,30 @@ async def enqueue_messages(
     trigger: str = "scheduled",
     validated: bool = False,
 ) -> list[tuple[WebhookMessage, list[uuid.UUID]]]:
-    """Write several messages and their due deliveries in one flush and one insert.
+    """Write several messages and their due deliveries in two statements, whatever their number.
 
     Every payload is checked before anything is written, so a refused one leaves nothing behind
     (`validated`: the payloads already are the JSON form `validate_payload` returned).
     """
     context = _context(session)
-    checked: list[tuple[str, dict[str, Any], int, Sequence[uuid.UUID]]] = []
+    checked: list[tuple[str, dict[str, Any], str, int, Sequence[uuid.UUID]]] = []
     for event_type, payload, endpoint_ids in items:
         data = dict(payload) if validated else validate_payload(event_type, payload)
-        size = len(json.dumps(data, separators=(",", ":")).encode())
+        text_form = json.dumps(data, separators=(",", ":"))
+        size = len(text_form.encode())
         if size > context.max_payload_bytes:
             raise PayloadTooLarge(
                 f"The {event_type} payload is {size} bytes; the limit is "
                 f"{context.max_payload_bytes}",
                 code="webhook_payload_too_large",
             )
-        checked.append((event_type, data, size, endpoint_ids))
+        checked.append((event_type, data, text_form, size, endpoint_ids))
+    if not checked:
+        return []
+    messages = ColumnArrays(_MESSAGE_COLUMNS)
+    deliveries = ColumnArrays(_DELIVERY_COLUMNS)
     enqueued: list[tuple[WebhookMessage, list[uuid.UUID]]] = []
-    delivery_rows: list[dict[str, Any]] = []
-    for event_type, data, size, endpoint_ids in checked:
+    for event_type, data, text_form, size, endpoint_ids in checked:
         now = utcnow()
         message = WebhookMessage(
             id=new_id(),
@@ -113,31 +149,27 @@ async def enqueue_messages(
             payload_size=size,
             created_at=now,
         )
-        delivery_ids = [new_id() for _ in endpoint_ids]
-        delivery_rows.extend(
-            {
-                "id": delivery_id,
-                "tenant_id": tenant_id,
-                "endpoint_id": endpoint_id,
-                "message_id": message.id,
-                "event_type": event_type,
-                "status": DeliveryStatus.pending,
-                "attempt_count": 0,
-                "max_attempts": context.max_attempts,
-                "next_trigger": trigger,
-                "next_attempt_at": now,
-                "enqueued_at": now if context.dispatcher is not None else None,
-            }
-            for delivery_id, endpoint_id in zip(delivery_ids, endpoint_ids, strict=True)
-        )
+        messages.add(message.id, event_type, text_form, size, now)
+        delivery_ids: list[uuid.UUID] = [new_bulk_id() for _ in endpoint_ids]
+        for delivery_id, endpoint_id in zip(delivery_ids, endpoint_ids, strict=True):
+            deliveries.add(delivery_id, endpoint_id, message.id, event_type, now)
         enqueued.append((message, delivery_ids))
-    if not enqueued:
-        return []
-    session.add_all([message for message, _ in enqueued])
-    await session.flush()
-    if delivery_rows:
-        await session.execute(insert(WebhookDelivery), delivery_rows)
-        dispatch_after_commit(session, [row["id"] for row in delivery_rows])
+    # Two statements whatever the batch size: the rows travel as one array per column.
+    await session.execute(text(_INSERT_MESSAGES_SQL), {"tenant_id": tenant_id, **messages.params()})
+    if len(deliveries):
+        await session.execute(
+            text(_INSERT_DELIVERIES_SQL),
+            {
+                "tenant_id": tenant_id,
+                "max_attempts": context.max_attempts,
+                "trigger": trigger,
+                # Queued once the transaction commits; without a sender in this process, the
+                # sweeper queues them.
+                "enqueued": context.dispatcher is not None,
+                **deliveries.params(),
+            },
+        )
+        dispatch_after_commit(session, deliveries.column("id"))
     return enqueued
 
 
