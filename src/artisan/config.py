@@ -271,6 +271,14 @@ class Settings(BaseSettings):
         return hmac.new(self.secret_key.encode(), b"artisan-audit-trail-v1", "sha256").digest()
 
     @property
+    def driver_database_url(self) -> str:
+        """The database URL as the asyncpg driver itself takes it (the webhook engine's own
+        connections)."""
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set")
+        return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+    @property
     def sync_database_url(self) -> str:
         """The database URL for synchronous tools (Alembic runs on psycopg)."""
         assert self.database_url is not None

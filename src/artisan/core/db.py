@@ -9,7 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 import structlog
 from fastapi import Depends, Request
-from sqlalchemy import Select, make_url, text
+from sqlalchemy import Select, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -37,14 +37,6 @@ def server_settings(settings: Settings) -> dict[str, str]:
         # row-level security applies to.
         server["role"] = settings.database_app_role
     return server
-
-
-def driver_dsn(settings: Settings) -> str:
-    """DATABASE_URL as the asyncpg driver itself takes it (without SQLAlchemy's dialect name)."""
-    if not settings.database_url:
-        raise RuntimeError("DATABASE_URL is not set")
-    url = make_url(settings.database_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
 
 
 class Database:

@@ -32,7 +32,7 @@ from sqlalchemy import select, text, update
 from artisan.audit.recorder import SYSTEM, Target, record
 from artisan.config import Settings
 from artisan.core.bulk import ColumnArrays, unnest_numbered
-from artisan.core.db import Database, driver_dsn, server_settings
+from artisan.core.db import Database, server_settings
 from artisan.core.ids import new_bulk_id, new_id, utcnow
 from artisan.models.webhook import DeliveryStatus, WebhookEndpoint
 from artisan.webhooks.metrics import MetricCounts
@@ -400,7 +400,7 @@ class DeliveryEngine:
             async with self._opening:
                 if self._pool is None:
                     self._pool = await asyncpg.create_pool(
-                        driver_dsn(self.settings),
+                        self.settings.driver_database_url,
                         min_size=1,
                         max_size=_ENGINE_CONNECTIONS,
                         server_settings={**server_settings(self.settings), **_ENGINE_SESSION},
