@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from artisan.audit.catalogue import ACTION_PATTERN, is_catalogued
 from artisan.audit.chain import GENESIS_HASH, entry_hash, personal_digest
 from artisan.auth.principal import Principal
+from artisan.core.bulk import ColumnArrays, unnest_named
 from artisan.core.context import request_meta
 from artisan.core.ids import new_id, utcnow
 from artisan.models.audit import AuditLogDB, AuditLogTargetDB
@@ -152,12 +153,12 @@ async def lock_chain(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     )
 
 
+_TARGET_COLUMNS = {"id": "uuid", "target_type": "text", "target_id": "text"}
 _INSERT_TARGETS = text(
-    f"INSERT INTO {AuditLogTargetDB.__tablename__} "  # noqa: S608 - a constant table name
+    f"INSERT INTO {AuditLogTargetDB.__tablename__} "  # noqa: S608 - constant names
     "(id, tenant_id, log_seq, target_type, target_id) "
-    "SELECT t.id, :tenant_id, :seq, t.target_type, t.target_id "
-    "FROM unnest(CAST(:ids AS uuid[]), CAST(:types AS text[]), CAST(:keys AS text[])) "
-    "AS t(id, target_type, target_id)"
+    "SELECT v.id, :tenant_id, :seq, v.target_type, v.target_id "
+    f"FROM {unnest_named(_TARGET_COLUMNS)}"
 )
 
 
@@ -237,14 +238,10 @@ async def record(
     if keys:
         # One statement with arrays: an entry can name hundreds of targets (a batch of events
         # changing many leads), and ORM objects cost far more per row than the insert itself.
+        rows = ColumnArrays(_TARGET_COLUMNS)
+        for kind, key in keys:
+            rows.add(new_id(), kind, key)
         await session.execute(
-            _INSERT_TARGETS,
-            {
-                "ids": [new_id() for _ in keys],
-                "tenant_id": tenant_id,
-                "seq": seq,
-                "types": [kind for kind, _ in keys],
-                "keys": [key for _, key in keys],
-            },
+            _INSERT_TARGETS, {"tenant_id": tenant_id, "seq": seq, **rows.params()}
         )
     return entry
