@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from fastapi import FastAPI
 
-from artisan.webhooks.delivery import DeliveryEngine
+from artisan.webhooks.engine import DeliveryEngine
 from tests.factories import Account, signed_in_user
 
 LOOPBACK = "127.0.0.0/8,::1/128"

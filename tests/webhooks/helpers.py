@@ -13,8 +13,9 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from artisan.webhooks.delivery import DeliveryEngine, deliver_batch
 from artisan.webhooks.emit import emit_event
+from artisan.webhooks.engine import DeliveryEngine
+from artisan.webhooks.sender_pool import deliver_batch
 
 
 async def emit(app: FastAPI, tenant_id: uuid.UUID, event_type: str, **payload: Any) -> uuid.UUID:

@@ -16,8 +16,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artisan.core.errors import PayloadTooLarge
-from artisan.webhooks.delivery import DeliveryEngine, deliver_batch, drain
 from artisan.webhooks.emit import emit_event, emit_events
+from artisan.webhooks.engine import DeliveryEngine
+from artisan.webhooks.sender_pool import deliver_batch, drain
 from tests.conftest import client_for
 from tests.factories import Account, signed_in_user
 from tests.webhooks.conftest import WEBHOOK_SETTINGS, Receiver, create_endpoint

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from fastapi import FastAPI
 
-from artisan.webhooks.delivery import DeliveryEngine
+from artisan.webhooks.engine import DeliveryEngine
 from tests.factories import Account
 from tests.webhooks.conftest import create_endpoint
 from tests.webhooks.helpers import campaign, emit, run_until

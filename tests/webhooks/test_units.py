@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 from artisan.config import Settings
 from artisan.core.ids import utcnow
+from artisan.webhooks.attempts import jittered, parse_retry_after
 from artisan.webhooks.catalogue import matches
-from artisan.webhooks.delivery import jittered, parse_retry_after
 from artisan.webhooks.events import EVENTS
 from artisan.webhooks.ssrf import address_blocked, parse_networks
 

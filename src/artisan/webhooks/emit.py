@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,7 +18,6 @@ from artisan.core.errors import PayloadTooLarge
 from artisan.core.ids import new_bulk_id, new_id, utcnow
 from artisan.models.webhook import WebhookEndpoint, WebhookMessage
 from artisan.webhooks.catalogue import matches
-from artisan.webhooks.delivery import Dispatcher
 from artisan.webhooks.events import EVENTS
 
 SESSION_KEY = "webhooks"
@@ -54,6 +53,13 @@ SELECT v.id, :tenant_id, v.endpoint_id, v.message_id, v.event_type,
     CASE WHEN :enqueued THEN v.created_at END
 FROM {unnest_named(_DELIVERY_COLUMNS)}
 """  # noqa: S608 - built from the constant column list above
+
+
+class Dispatcher(Protocol):
+    """Gets due deliveries to a sender after the transaction that created them commits."""
+
+    async def dispatch(self, delivery_ids: Sequence[uuid.UUID]) -> None:
+        """Hand the deliveries over (a queue message, or waking the in-process runner)."""
 
 
 @dataclass(frozen=True, slots=True)

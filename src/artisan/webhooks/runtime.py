@@ -14,12 +14,10 @@ from sqlalchemy import text
 from artisan.config import Settings
 from artisan.core.background import BackgroundLoop
 from artisan.core.db import Database, on_commit
-from artisan.webhooks.delivery import (
-    DeliveryEngine,
-    Dispatcher,
-    deliver_batch,
-    prefer_index_scan,
-)
+from artisan.webhooks.emit import Dispatcher
+from artisan.webhooks.engine import DeliveryEngine
+from artisan.webhooks.engine_sql import prefer_index_scan
+from artisan.webhooks.sender_pool import deliver_batch
 
 log = structlog.get_logger(__name__)
 

@@ -17,6 +17,7 @@ from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams, paginate
 from artisan.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from artisan.tenants.service import check_limit
+from artisan.webhooks.attempts import webhook_id
 from artisan.webhooks.emit import dispatch_after_commit, enqueue_message
 from artisan.webhooks.events import EVENTS
 from artisan.webhooks.schemas import (
@@ -64,7 +65,7 @@ def delivery_out(delivery: WebhookDelivery) -> DeliveryOut:
         id=delivery.id,
         endpoint_id=delivery.endpoint_id,
         message_id=delivery.message_id,
-        webhook_id=f"msg_{delivery.message_id.hex}",
+        webhook_id=webhook_id(delivery.message_id),
         event_type=delivery.event_type,
         status=delivery.status,
         attempt_count=delivery.attempt_count,

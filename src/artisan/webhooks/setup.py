@@ -8,8 +8,8 @@ from sqlalchemy import text
 
 from artisan.config import Settings
 from artisan.core.db import Database
-from artisan.webhooks.delivery import DeliveryEngine, Dispatcher
-from artisan.webhooks.emit import WebhookContext, install_webhooks
+from artisan.webhooks.emit import Dispatcher, WebhookContext, install_webhooks
+from artisan.webhooks.engine import DeliveryEngine
 from artisan.webhooks.metrics import CELERY_QUEUE, read_shared_counts, render
 from artisan.webhooks.runtime import CeleryDispatcher, InProcessRunner
 

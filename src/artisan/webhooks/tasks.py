@@ -15,10 +15,11 @@ from celery import shared_task
 from artisan.config import Settings, get_settings
 from artisan.core.db import Database
 from artisan.core.heap import settle_heap
-from artisan.webhooks.delivery import DeliveryEngine, deliver_batch, drain
 from artisan.webhooks.emit import WebhookContext, install_webhooks
+from artisan.webhooks.engine import DeliveryEngine
 from artisan.webhooks.metrics import MetricCounts, flush_to_redis
 from artisan.webhooks.runtime import CeleryDispatcher, purge_payloads, sweep
+from artisan.webhooks.sender_pool import deliver_batch, drain
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
