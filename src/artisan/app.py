@@ -16,6 +16,7 @@ from artisan.analytics.routes import router as analytics_router
 from artisan.api_keys.routes import router as api_keys_router
 from artisan.api_keys.routes import self_router as api_key_self_router
 from artisan.api_keys.verifier import ApiKeyAuthenticator
+from artisan.audit.recorder import install_audit
 from artisan.audit.routes import router as audit_router
 from artisan.auth.passwords import Passwords
 from artisan.auth.routes import router as auth_router
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     database = Database(settings)
+    install_audit(database, settings)
     tokens = TokenService(settings)
     app.state.settings = settings
     app.state.database = database

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import func, select
 
-from artisan.audit.recorder import SYSTEM, Target, record
+from artisan.audit.recorder import SYSTEM, Target, install_audit, record
 from artisan.auth.passwords import Passwords
 from artisan.config import Settings
 from artisan.core.db import Database
@@ -63,6 +63,7 @@ async def create_tenant_with_admin(
 ) -> CreatedAccount:
     """Create a tenant with a first admin (idempotent when the slug and admin already exist)."""
     database = Database(settings)
+    install_audit(database, settings)
     passwords = Passwords(settings)
     try:
         async with database.transaction(bypass_rls=True) as session:

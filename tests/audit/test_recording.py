@@ -11,7 +11,14 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artisan.audit.catalogue import ACTIONS
-from artisan.audit.recorder import REDACTED, SYSTEM, Target, clean_metadata, record
+from artisan.audit.recorder import (
+    REDACTED,
+    SYSTEM,
+    Target,
+    clean_metadata,
+    install_audit,
+    record,
+)
 from artisan.core.db import Database
 from artisan.models.user import Role
 from tests.audit.helpers import actions, count_rows, entries
@@ -249,3 +256,22 @@ def test_the_documented_catalogue_matches_the_code() -> None:
     doc = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "audit-log.md").read_text()
     missing = [action for action in ACTIONS if f"| `{action}` |" not in doc]
     assert missing == []
+
+
+async def test_recording_needs_a_database_set_up_for_audit(
+    app: FastAPI, client: httpx.AsyncClient, admin_engine: AsyncEngine
+) -> None:
+    # A process that forgot install_audit would key digests with nothing: it must fail loudly.
+    admin = await signed_in_user(app, client)
+    before = await count_rows(admin_engine, admin.tenant_id)
+    bare = Database(app.state.settings)
+    try:
+        with pytest.raises(RuntimeError, match="install_audit"):
+            async with bare.transaction(tenant_id=admin.tenant_id) as session:
+                await record(session, "user.updated", tenant_id=admin.tenant_id, actor=SYSTEM)
+        install_audit(bare, app.state.settings)
+        async with bare.transaction(tenant_id=admin.tenant_id) as session:
+            await record(session, "user.updated", tenant_id=admin.tenant_id, actor=SYSTEM)
+    finally:
+        await bare.dispose()
+    assert await count_rows(admin_engine, admin.tenant_id) == before + 1

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from sqlalchemy.pool import NullPool
 
 from artisan.audit.chain import checkpoint_signature
+from artisan.audit.recorder import SESSION_KEY as AUDIT_SESSION_KEY
 from artisan.audit.recorder import SYSTEM, AuditConfig, Target, lock_chain, record
 from artisan.config import Settings
 from artisan.core.db import set_tenant
@@ -63,7 +64,7 @@ class AuditMaintenance:
     @asynccontextmanager
     async def transaction(self, tenant_id: uuid.UUID | None = None) -> AsyncIterator[AsyncSession]:
         """One transaction acting as the maintainer role (bound to a tenant when given)."""
-        async with AsyncSession(self.engine, info={"audit_config": self.config}) as session:
+        async with AsyncSession(self.engine, info={AUDIT_SESSION_KEY: self.config}) as session:
             async with session.begin():
                 await session.execute(text(f"SET LOCAL ROLE {MAINTAINER_ROLE}"))
                 if tenant_id is not None:

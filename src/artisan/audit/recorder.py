@@ -17,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from artisan.audit.catalogue import ACTION_PATTERN, is_catalogued
 from artisan.audit.chain import GENESIS_HASH, entry_hash, personal_digest
 from artisan.auth.principal import Principal
+from artisan.config import Settings
 from artisan.core.bulk import ColumnArrays, unnest_named
 from artisan.core.context import request_meta
+from artisan.core.db import Database
 from artisan.core.ids import new_id, utcnow
 from artisan.models.audit import AuditLogDB, AuditLogTargetDB
 
@@ -66,6 +68,14 @@ class AuditConfig:
 
 
 SYSTEM = Actor(type="system", id=None, label="system")
+SESSION_KEY = "audit_config"
+
+
+def install_audit(database: Database, settings: Settings) -> None:
+    """Make every session of `database` carry the audit key and limits (read by `record`)."""
+    database.add_session_info(
+        SESSION_KEY, AuditConfig(settings.audit_key, settings.audit_metadata_max_bytes)
+    )
 
 
 def actor_of(principal: Principal) -> Actor:
@@ -77,11 +87,11 @@ def audit_config(session: AsyncSession) -> AuditConfig:
     """The audit configuration the session's Database handed it.
 
     There is no fallback: a digest keyed with some other configuration would look like tampering
-    at the next verification, so a session made outside `Database` is a programming error.
+    at the next verification, so a session of a database without it is a programming error.
     """
-    config = session.info.get("audit_config")
+    config = session.info.get(SESSION_KEY)
     if not isinstance(config, AuditConfig):
-        raise RuntimeError("audit entries need a session made by artisan.core.db.Database")
+        raise RuntimeError("audit entries need a session of a Database set up by install_audit")
     return config
 
 

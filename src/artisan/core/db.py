@@ -40,7 +40,11 @@ def server_settings(settings: Settings) -> dict[str, str]:
 
 
 class Database:
-    """The engine and session factory of one process; held on `app.state`, never a global."""
+    """The engine and session factory of one process; held on `app.state`, never a global.
+
+    The process's assembler (app.py, worker.py, the CLI) installs what domains read from every
+    session (the audit key, the webhook dispatcher) with `add_session_info`.
+    """
 
     def __init__(self, settings: Settings) -> None:
         if not settings.database_url:
@@ -53,13 +57,7 @@ class Database:
             pool_pre_ping=True,
             connect_args=connect_args,
         )
-        # The audit recorder reads its key and limits from each session's info.
-        from artisan.audit.recorder import AuditConfig
-
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
-        self.add_session_info(
-            "audit_config", AuditConfig(settings.audit_key, settings.audit_metadata_max_bytes)
-        )
 
     def add_session_info(self, key: str, value: object) -> None:
         """Hand every later session of this database a process-wide object in `session.info`."""
