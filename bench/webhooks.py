@@ -38,10 +38,10 @@ sys.path.insert(0, str(ROOT / "src"))
 from artisan.bootstrap import migrate  # noqa: E402
 from artisan.config import Settings  # noqa: E402
 from artisan.core.db import Database  # noqa: E402
+from artisan.core.task_queue import make_celery  # noqa: E402
 from artisan.models.tenant import Plan, Tenant  # noqa: E402
 from artisan.models.webhook import WebhookEndpoint  # noqa: E402
 from artisan.webhooks.emit import WebhookContext, emit_events, install_webhooks  # noqa: E402
-from artisan.webhooks.runtime import CeleryDispatcher  # noqa: E402
 from artisan.webhooks.signing import (  # noqa: E402
     SecretBox,
     SigningKey,
@@ -49,7 +49,7 @@ from artisan.webhooks.signing import (  # noqa: E402
     secret_key_bytes,
     webhook_headers,
 )
-from artisan.worker import make_celery  # noqa: E402
+from artisan.webhooks.tasks import CeleryDispatcher  # noqa: E402
 
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/artisan_bench_webhooks"
@@ -259,7 +259,9 @@ async def main(messages: int, endpoints: int, port: int) -> None:
         install_webhooks(
             database,
             WebhookContext(
-                CeleryDispatcher(make_celery(config), config.webhook_batch_size),
+                CeleryDispatcher(
+                    make_celery(config, set_as_current=False), config.webhook_batch_size
+                ),
                 config.webhook_max_payload_bytes,
                 len(config.webhook_retry_delays),
             ),

@@ -1,68 +1,49 @@
-"""The Celery app and the beat schedule: `celery -A artisan.worker worker|beat` works."""
+"""The Celery worker, assembled from the domains' tasks as `app.py` assembles their routers.
+
+`celery -A artisan.worker worker|beat` works. Each domain's `tasks.py` owns its task names, its
+tasks and its beat entries; this module only gathers them, says what every worker process sets
+up before its first task, and disposes of the process's runtime at shutdown.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from celery import Celery
-from celery.schedules import crontab
-from celery.signals import setup_logging, task_postrun
+from celery.signals import setup_logging, task_postrun, worker_process_shutdown, worker_shutdown
 
+from artisan.api_keys import tasks as api_key_tasks
+from artisan.audit import tasks as audit_tasks
+from artisan.audit.recorder import install_audit
+from artisan.campaigns import tasks as campaign_tasks
 from artisan.config import Settings, get_settings
+from artisan.core import task_queue
+from artisan.core.task_queue import TaskRuntime, close_task_runtime, task_runtime
+from artisan.webhooks import tasks as webhook_tasks
 
-SWEEP_TASK = "artisan.webhooks.sweep"
-PURGE_TASK = "artisan.webhooks.purge_payloads"
-API_KEY_USAGE_TASK = "artisan.api_keys.flush_usage"
-AUDIT_PRUNE_TASK = "artisan.audit.prune"
-CAMPAIGN_SCHEDULE_TASK = "artisan.campaigns.advance_schedules"
+TASK_MODULES = (webhook_tasks, api_key_tasks, audit_tasks, campaign_tasks)
+
+
+def set_up_process(runtime: TaskRuntime) -> None:
+    """What every session of a worker process needs before its first task runs."""
+    install_audit(runtime.database, runtime.settings)
+    # Events emitted by any task (campaign schedules, endpoint health) go out through the queue.
+    webhook_tasks.set_up_worker(runtime)
 
 
 def make_celery(settings: Settings) -> Celery:
-    """A Celery app for `settings`: late ack, prefetch 1, a visibility timeout past any batch."""
-    celery = Celery(
-        "artisan",
-        broker=settings.broker_url or "memory://",
-        include=[
-            "artisan.webhooks.tasks",
-            "artisan.api_keys.tasks",
-            "artisan.audit.tasks",
-            "artisan.campaigns.tasks",
+    """The worker's app: every domain's tasks and the whole beat schedule."""
+    return task_queue.make_celery(
+        settings,
+        include=[module.__name__ for module in TASK_MODULES],
+        periodic=[
+            *webhook_tasks.periodic(settings),
+            *api_key_tasks.periodic(settings),
+            *audit_tasks.periodic(settings),
+            *campaign_tasks.periodic(settings),
         ],
+        process_setup=[set_up_process],
     )
-    celery.conf.update(
-        task_acks_late=True,
-        # A task whose worker died is put back on the queue instead of being acknowledged.
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": settings.celery_visibility_timeout},
-        broker_connection_retry_on_startup=True,
-        task_ignore_result=True,
-        task_serializer="json",
-        accept_content=["json"],
-        worker_hijack_root_logger=False,
-        timezone="UTC",
-        # Every periodic job of the platform lives here.
-        beat_schedule={
-            "webhooks-sweep": {
-                "task": SWEEP_TASK,
-                "schedule": settings.webhook_sweep_interval_seconds,
-                "options": {"expires": max(settings.webhook_sweep_interval_seconds * 5, 10)},
-            },
-            "webhooks-purge-payloads": {"task": PURGE_TASK, "schedule": 3600.0},
-            "api-keys-flush-usage": {
-                "task": API_KEY_USAGE_TASK,
-                "schedule": settings.api_key_usage_flush_seconds,
-                "options": {"expires": settings.api_key_usage_flush_seconds * 2},
-            },
-            "audit-prune": {"task": AUDIT_PRUNE_TASK, "schedule": crontab(hour=3, minute=17)},
-            "campaigns-advance-schedules": {
-                "task": CAMPAIGN_SCHEDULE_TASK,
-                "schedule": settings.campaign_schedule_interval_seconds,
-                "options": {"expires": settings.campaign_schedule_interval_seconds * 2},
-            },
-        },
-    )
-    return celery
 
 
 app = make_celery(get_settings())
@@ -73,10 +54,16 @@ def _count_task_outcome(
     sender: Any = None, task: Any = None, state: str | None = None, **_: Any
 ) -> None:
     """Count every finished task by name and outcome for /metrics."""
-    from artisan.webhooks.tasks import record_task_outcome
+    name = str(getattr(task, "name", None) or getattr(sender, "name", "unknown"))
+    if task is not None and name.startswith("artisan."):
+        webhook_tasks.record_task_outcome(task_runtime(task), name, (state or "unknown").lower())
 
-    name = getattr(task, "name", None) or getattr(sender, "name", "unknown")
-    record_task_outcome(str(name), (state or "unknown").lower())
+
+@worker_process_shutdown.connect
+@worker_shutdown.connect
+def _close_runtime(**_: Any) -> None:
+    """Dispose of the process's task runtime: its loop, database pool, HTTP session, clients."""
+    close_task_runtime(app)
 
 
 @setup_logging.connect

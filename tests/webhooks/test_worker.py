@@ -204,3 +204,22 @@ async def test_no_loss_when_a_worker_dies_and_redis_is_flushed(
         await asyncio.sleep(0.5)
     received = await _received_ids(receiver)
     assert received == expected  # every message, and only with its own webhook-id
+
+
+async def test_a_worker_disposes_of_its_task_runtime_at_shutdown(
+    workers: Workers, broker: aioredis.Redis
+) -> None:
+    # The beat's sweeps run on the process's one runtime; a warm shutdown disposes of it.
+    proc = workers.start(beat=True, log_level="INFO")
+    await asyncio.to_thread(workers.wait_ready, proc)
+    log = workers.tmp_path / "worker-0.log"
+    deadline = time.monotonic() + 20
+    while b"task_runtime_started" not in log.read_bytes():
+        assert time.monotonic() < deadline, log.read_text()
+        await asyncio.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGTERM)
+    await asyncio.to_thread(proc.wait, 20)
+    text = log.read_text()
+    assert text.count("task_runtime_started") == 1  # one runtime for every task of the process
+    assert "task_runtime_closed" in text
+    assert proc.returncode == 0

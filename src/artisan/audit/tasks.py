@@ -1,25 +1,35 @@
-"""Celery tasks of the audit domain."""
+"""Celery tasks of the audit domain and their beat entries."""
 
 from __future__ import annotations
 
-import asyncio
+from typing import Any
 
 from celery import shared_task
+from celery.schedules import crontab
 
 from artisan.audit.maintenance import AuditMaintenance
-from artisan.config import get_settings
-from artisan.worker import AUDIT_PRUNE_TASK
+from artisan.config import Settings
+from artisan.core.task_queue import Periodic, task_runtime
+
+PRUNE_TASK = "artisan.audit.prune"
 
 
-async def _prune() -> int:
-    maintenance = AuditMaintenance(get_settings())
-    try:
-        return sum(result.pruned for result in await maintenance.prune())
-    finally:
-        await maintenance.dispose()
+def periodic(settings: Settings) -> list[Periodic]:
+    """Retention pruning, daily at a quiet hour."""
+    return [Periodic("audit-prune", PRUNE_TASK, crontab(hour=3, minute=17))]
 
 
-@shared_task(name=AUDIT_PRUNE_TASK, ignore_result=True)
-def prune_task() -> int:
+@shared_task(name=PRUNE_TASK, bind=True, ignore_result=True)
+def prune_task(task: Any) -> int:
     """Apply each tenant's audit retention, leaving signed checkpoints (daily)."""
-    return asyncio.run(_prune())
+    runtime = task_runtime(task)
+    maintenance = runtime.part(
+        AuditMaintenance,
+        lambda: AuditMaintenance(runtime.settings),
+        close=AuditMaintenance.dispose,
+    )
+    return runtime.run(_prune_every_tenant(maintenance))
+
+
+async def _prune_every_tenant(maintenance: AuditMaintenance) -> int:
+    return sum(result.pruned for result in await maintenance.prune())

@@ -1,4 +1,4 @@
-"""Who sends: the Celery dispatcher, the in-process runner of `artisan serve`, sweeps, purges."""
+"""Sweeps, payload purges, and the in-process runner that sends inside `artisan serve`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
 import structlog
 from sqlalchemy import text
@@ -21,7 +20,6 @@ from artisan.webhooks.sender_pool import deliver_batch
 
 log = structlog.get_logger(__name__)
 
-DELIVER_TASK = "artisan.webhooks.deliver"
 SWEEP_LIMIT = 10_000
 
 _SWEEP_SQL = """
@@ -53,28 +51,6 @@ WITH old AS (
 UPDATE webhook_messages m SET payload = NULL, payload_purged_at = now()
 FROM old WHERE m.id = old.id
 """
-
-
-def chunks(ids: Sequence[uuid.UUID], size: int) -> list[list[uuid.UUID]]:
-    """`ids` cut into lists of at most `size`."""
-    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
-
-
-class CeleryDispatcher:
-    """Sends the ids of due deliveries to the Celery queue, in batches."""
-
-    def __init__(self, celery_app: Any, batch_size: int) -> None:
-        self.celery_app = celery_app
-        self.batch_size = batch_size
-
-    def dispatch_sync(self, delivery_ids: Sequence[uuid.UUID]) -> None:
-        """Send the tasks from synchronous code."""
-        for batch in chunks(delivery_ids, self.batch_size):
-            self.celery_app.send_task(DELIVER_TASK, args=[[str(i) for i in batch]])
-
-    async def dispatch(self, delivery_ids: Sequence[uuid.UUID]) -> None:
-        """Send the tasks without blocking the event loop."""
-        await asyncio.to_thread(self.dispatch_sync, delivery_ids)
 
 
 async def sweep(database: Database, settings: Settings, dispatcher: Dispatcher) -> int:

@@ -8,10 +8,12 @@ from sqlalchemy import text
 
 from artisan.config import Settings
 from artisan.core.db import Database
+from artisan.core.task_queue import make_celery
 from artisan.webhooks.emit import Dispatcher, WebhookContext, install_webhooks
 from artisan.webhooks.engine import DeliveryEngine
 from artisan.webhooks.metrics import CELERY_QUEUE, read_shared_counts, render
-from artisan.webhooks.runtime import CeleryDispatcher, InProcessRunner
+from artisan.webhooks.runtime import InProcessRunner
+from artisan.webhooks.tasks import CeleryDispatcher
 
 
 def setup_webhooks(settings: Settings, database: Database) -> InProcessRunner | None:
@@ -22,9 +24,9 @@ def setup_webhooks(settings: Settings, database: Database) -> InProcessRunner | 
     runner: InProcessRunner | None = None
     dispatcher: Dispatcher | None = None
     if mode == "celery":
-        from artisan.worker import make_celery
-
-        dispatcher = CeleryDispatcher(make_celery(settings), settings.webhook_batch_size)
+        # A producer-only app: it sends the deliver task by name and runs no task itself.
+        producer = make_celery(settings, set_as_current=False)
+        dispatcher = CeleryDispatcher(producer, settings.webhook_batch_size)
     elif mode == "inprocess":
         runner = InProcessRunner(DeliveryEngine(settings, database), settings)
         dispatcher = runner

@@ -1,28 +1,31 @@
-"""Celery tasks of the webhooks domain; each runs the async delivery code on a per-process loop."""
+"""Celery tasks of the webhooks domain, their beat entries, and the worker process's webhook parts."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import redis
 import structlog
 from celery import shared_task
 
-from artisan.config import Settings, get_settings
-from artisan.core.db import Database
+from artisan.config import Settings
 from artisan.core.heap import settle_heap
+from artisan.core.task_queue import Periodic, TaskRuntime, task_runtime
 from artisan.webhooks.emit import WebhookContext, install_webhooks
 from artisan.webhooks.engine import DeliveryEngine
 from artisan.webhooks.metrics import MetricCounts, flush_to_redis
-from artisan.webhooks.runtime import CeleryDispatcher, purge_payloads, sweep
+from artisan.webhooks.runtime import purge_payloads, sweep
 from artisan.webhooks.sender_pool import deliver_batch, drain
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
+
+DELIVER_TASK = "artisan.webhooks.deliver"
+SWEEP_TASK = "artisan.webhooks.sweep"
+PURGE_TASK = "artisan.webhooks.purge_payloads"
 # Long enough to empty a backlog in big batches, short enough to keep the beat jobs flowing.
 DRAIN_BUDGET_SECONDS = 10.0
 # Young-generation collections every 20,000 net allocations instead of 700: a draining worker
@@ -30,35 +33,45 @@ DRAIN_BUDGET_SECONDS = 10.0
 GC_YOUNG_THRESHOLD = 20_000
 
 
-class WorkerRuntime:
-    """A worker process's event loop, database pool, HTTP session and metric counts."""
+def chunks(ids: Sequence[uuid.UUID], size: int) -> list[list[uuid.UUID]]:
+    """`ids` cut into lists of at most `size`."""
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
-    def __init__(self, settings: Settings) -> None:
-        from artisan.worker import app as celery_app
 
-        self.settings = settings
-        self.loop = asyncio.Runner()
-        self.database = Database(settings)
-        self.dispatcher = CeleryDispatcher(celery_app, settings.webhook_batch_size)
-        install_webhooks(
-            self.database,
-            WebhookContext(
-                self.dispatcher,
-                settings.webhook_max_payload_bytes,
-                len(settings.webhook_retry_delays),
-            ),
-        )
-        self.counts = MetricCounts()
-        self.engine = DeliveryEngine(
-            settings,
-            self.database,
-            counts=self.counts,
-        )
-        self.redis = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+class CeleryDispatcher:
+    """Sends the ids of due deliveries to the Celery queue, in batches of the deliver task."""
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run a coroutine on this process's loop."""
-        return self.loop.run(coro)
+    def __init__(self, celery_app: Any, batch_size: int) -> None:
+        self.celery_app = celery_app
+        self.batch_size = batch_size
+
+    def dispatch_sync(self, delivery_ids: Sequence[uuid.UUID]) -> None:
+        """Send the tasks from synchronous code."""
+        for batch in chunks(delivery_ids, self.batch_size):
+            self.celery_app.send_task(DELIVER_TASK, args=[[str(i) for i in batch]])
+
+    async def dispatch(self, delivery_ids: Sequence[uuid.UUID]) -> None:
+        """Send the tasks without blocking the event loop."""
+        await asyncio.to_thread(self.dispatch_sync, delivery_ids)
+
+
+def periodic(settings: Settings) -> list[Periodic]:
+    """The webhook beat entries: the sweeper of lost queue messages and the payload purge."""
+    sweep_every = settings.webhook_sweep_interval_seconds
+    return [
+        Periodic("webhooks-sweep", SWEEP_TASK, sweep_every, expires=max(sweep_every * 5, 10)),
+        Periodic("webhooks-purge-payloads", PURGE_TASK, 3600.0),
+    ]
+
+
+@dataclass(slots=True)
+class WebhookWorker:
+    """The webhook parts of a worker process: its engine, dispatcher and metric counts."""
+
+    engine: DeliveryEngine
+    dispatcher: CeleryDispatcher
+    counts: MetricCounts
+    redis: redis.Redis | None
 
     def flush_metrics(self) -> None:
         """Publish this process's counts to the shared Redis hash."""
@@ -68,36 +81,51 @@ class WorkerRuntime:
             except redis.RedisError:
                 log.warning("metrics_flush_failed")
 
-
-# One runtime per worker process (a forked child builds its own: pools and loops don't survive
-# a fork).
-_runtimes: dict[int, WorkerRuntime] = {}
-
-
-def runtime() -> WorkerRuntime:
-    """This process's runtime, built on first use."""
-    pid = os.getpid()
-    if pid not in _runtimes:
-        _runtimes[pid] = WorkerRuntime(get_settings())
-        settle_heap(GC_YOUNG_THRESHOLD)
-    return _runtimes[pid]
+    async def close(self) -> None:
+        """Close the engine's HTTP session and connections."""
+        await self.engine.close()
+        if self.redis is not None:
+            self.redis.close()
 
 
-def record_task_outcome(task: str, outcome: str) -> None:
-    """Count a finished task and publish the counts."""
+def set_up_worker(runtime: TaskRuntime) -> None:
+    """Every session of the process emits through the queue; the engine is built once."""
+    settings = runtime.settings
+    dispatcher = CeleryDispatcher(runtime.celery, settings.webhook_batch_size)
+    install_webhooks(
+        runtime.database,
+        WebhookContext(
+            dispatcher, settings.webhook_max_payload_bytes, len(settings.webhook_retry_delays)
+        ),
+    )
+    counts = MetricCounts()
+    runtime.provide(
+        WebhookWorker(
+            engine=DeliveryEngine(settings, runtime.database, counts=counts),
+            dispatcher=dispatcher,
+            counts=counts,
+            redis=redis.Redis.from_url(settings.redis_url) if settings.redis_url else None,
+        ),
+        close=WebhookWorker.close,
+    )
+    settle_heap(GC_YOUNG_THRESHOLD)
+
+
+def record_task_outcome(runtime: TaskRuntime, task: str, outcome: str) -> None:
+    """Count a finished task of the platform and publish the process's counts."""
     if not task.startswith("artisan."):
         return
-    current = runtime()
-    current.counts.observe_task(task, outcome)
-    current.flush_metrics()
+    worker = runtime.part(WebhookWorker)
+    worker.counts.observe_task(task, outcome)
+    worker.flush_metrics()
 
 
-@shared_task(name="artisan.webhooks.deliver", acks_late=True)
-def deliver(delivery_ids: list[str]) -> int:
+@shared_task(name=DELIVER_TASK, bind=True, acks_late=True)
+def deliver(task: Any, delivery_ids: list[str]) -> int:
     """Send the given deliveries that are still due and not leased by another worker."""
-    current = runtime()
-    ids = [uuid.UUID(i) for i in delivery_ids]
-    return current.run(_deliver_then_drain(current.engine, ids))
+    runtime = task_runtime(task)
+    engine = runtime.part(WebhookWorker).engine
+    return runtime.run(_deliver_then_drain(engine, [uuid.UUID(i) for i in delivery_ids]))
 
 
 async def _deliver_then_drain(engine: DeliveryEngine, ids: list[uuid.UUID]) -> int:
@@ -108,15 +136,16 @@ async def _deliver_then_drain(engine: DeliveryEngine, ids: list[uuid.UUID]) -> i
     return sent + await drain(engine, budget_seconds=DRAIN_BUDGET_SECONDS)
 
 
-@shared_task(name="artisan.webhooks.sweep", acks_late=True)
-def sweep_task() -> int:
+@shared_task(name=SWEEP_TASK, bind=True, acks_late=True)
+def sweep_task(task: Any) -> int:
     """Queue again the due deliveries whose queue message was lost (crash, Redis flush)."""
-    current = runtime()
-    return current.run(sweep(current.database, current.settings, current.dispatcher))
+    runtime = task_runtime(task)
+    dispatcher = runtime.part(WebhookWorker).dispatcher
+    return runtime.run(sweep(runtime.database, runtime.settings, dispatcher))
 
 
-@shared_task(name="artisan.webhooks.purge_payloads", acks_late=True)
-def purge_payloads_task() -> int:
+@shared_task(name=PURGE_TASK, bind=True, acks_late=True)
+def purge_payloads_task(task: Any) -> int:
     """Purge the payloads of finished messages past the retention period."""
-    current = runtime()
-    return current.run(purge_payloads(current.database, current.settings))
+    runtime = task_runtime(task)
+    return runtime.run(purge_payloads(runtime.database, runtime.settings))
