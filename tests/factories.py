@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from artisan.core.db import Database
 from artisan.models.tenant import Plan, Tenant, TenantStatus
-from artisan.models.user import Role, UserDB
+from artisan.models.user import Role, User
 from artisan.tenants.schemas import FeatureFlags, TenantSettings
 
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -73,7 +73,7 @@ async def make_user(
     database: Database = app.state.database
     email = email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.com"
     async with database.transaction(tenant_id=tenant.id) as session:
-        user = UserDB(
+        user = User(
             tenant_id=tenant.id,
             email=email,
             full_name=f"{role.value.title()} User",

@@ -14,7 +14,7 @@ from artisan.config import Settings
 from artisan.core.db import Database
 from artisan.core.errors import Conflict
 from artisan.models.tenant import Plan, Tenant
-from artisan.models.user import Role, UserDB
+from artisan.models.user import Role, User
 from artisan.tenants.service import create_tenant
 
 DEMO_TENANT_SLUG = "demo"
@@ -78,9 +78,9 @@ async def create_tenant_with_admin(
                 )
             existing = (
                 await session.execute(
-                    select(UserDB).where(
-                        UserDB.tenant_id == tenant.id,
-                        func.lower(UserDB.email) == admin_email.lower(),
+                    select(User).where(
+                        User.tenant_id == tenant.id,
+                        func.lower(User.email) == admin_email.lower(),
                     )
                 )
             ).scalar_one_or_none()
@@ -88,7 +88,7 @@ async def create_tenant_with_admin(
                 if superuser and not existing.is_superuser:
                     raise Conflict(f"{admin_email} exists in {tenant.slug} and is not a superuser")
                 return CreatedAccount(tenant.slug, existing.email, created=False)
-            user = UserDB(
+            user = User(
                 tenant_id=tenant.id,
                 email=admin_email,
                 full_name=admin_name,

@@ -169,9 +169,9 @@ async def test_operator_actions_are_recorded_in_the_tenant_trail(
     async with database.transaction(tenant_id=uuid.UUID(tenant_id)) as session:
         from sqlalchemy import select
 
-        from artisan.models.audit import AuditLogDB
+        from artisan.models.audit import AuditEntry
 
-        rows = (await session.execute(select(AuditLogDB).order_by(AuditLogDB.seq))).scalars().all()
+        rows = (await session.execute(select(AuditEntry).order_by(AuditEntry.seq))).scalars().all()
     assert [r.action for r in rows] == ["tenant.created", "tenant.deleted", "tenant.restored"]
     assert {r.actor_type for r in rows} == {"operator"}
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from artisan.models.user import UserDB
+from artisan.models.user import User
 from tests.factories import Account, signed_in_user
 
 
@@ -43,9 +43,7 @@ async def test_mfa_secret_is_encrypted_at_rest(
     secret = (await client.post("/api/auth/mfa/setup", headers=account.headers)).json()["secret"]
     async with admin_engine.connect() as conn:
         stored = (
-            await conn.execute(
-                select(UserDB.mfa_secret_encrypted).where(UserDB.id == account.user_id)
-            )
+            await conn.execute(select(User.mfa_secret_encrypted).where(User.id == account.user_id))
         ).scalar_one()
     assert stored is not None
     assert secret.encode() not in stored

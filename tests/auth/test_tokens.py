@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artisan.core.ids import utcnow
 from artisan.models.tenant import Tenant, TenantStatus
-from artisan.models.user import UserDB
+from artisan.models.user import User
 from tests.factories import signed_in_user
 
 
@@ -81,9 +81,7 @@ async def test_deactivation_and_suspension_apply_at_once(
     other = await signed_in_user(app, client)
     assert (await client.get("/api/auth/me", headers=account.headers)).status_code == 200
     async with admin_engine.begin() as conn:
-        await conn.execute(
-            update(UserDB).where(UserDB.id == account.user_id).values(is_active=False)
-        )
+        await conn.execute(update(User).where(User.id == account.user_id).values(is_active=False))
         await conn.execute(
             update(Tenant).where(Tenant.id == other.tenant_id).values(status=TenantStatus.suspended)
         )

@@ -26,12 +26,12 @@ from artisan.core.db import on_commit, one_or_404
 from artisan.core.errors import Conflict, Forbidden, ValidationFailed
 from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams, paginate
-from artisan.models.api_key import ApiKeyDB
+from artisan.models.api_key import ApiKey
 from artisan.tenants.service import check_limit
 from artisan.webhooks.emit import emit_event
 
 
-def key_out(key: ApiKeyDB) -> ApiKeyOut:
+def key_out(key: ApiKey) -> ApiKeyOut:
     """The wire form of a key (without any secret)."""
     now = utcnow()
     status: Literal["active", "expired", "revoked"] = "active"
@@ -65,11 +65,11 @@ def key_out(key: ApiKeyDB) -> ApiKeyOut:
     )
 
 
-def _created(key: ApiKeyDB, secret: str) -> ApiKeyCreated:
+def _created(key: ApiKey, secret: str) -> ApiKeyCreated:
     return ApiKeyCreated(**key_out(key).model_dump(), secret=secret)
 
 
-def _target(key: ApiKeyDB) -> Target:
+def _target(key: ApiKey) -> Target:
     return Target("api_key", str(key.id), key.name)
 
 
@@ -92,10 +92,10 @@ async def forget_keys_of_creator(
     key_ids = (
         (
             await session.execute(
-                select(ApiKeyDB.id).where(
-                    ApiKeyDB.tenant_id == tenant_id,
-                    ApiKeyDB.created_by_id == creator_id,
-                    ApiKeyDB.revoked_at.is_(None),
+                select(ApiKey.id).where(
+                    ApiKey.tenant_id == tenant_id,
+                    ApiKey.created_by_id == creator_id,
+                    ApiKey.revoked_at.is_(None),
                 )
             )
         )
@@ -106,12 +106,12 @@ async def forget_keys_of_creator(
         _invalidate_after_commit(session, authenticator, key_id)
 
 
-def _tenant_keys(principal: Principal) -> Select[ApiKeyDB]:
-    return select(ApiKeyDB).where(ApiKeyDB.tenant_id == principal.tenant_id)
+def _tenant_keys(principal: Principal) -> Select[ApiKey]:
+    return select(ApiKey).where(ApiKey.tenant_id == principal.tenant_id)
 
 
 async def _emit_key_event(
-    session: AsyncSession, principal: Principal, key: ApiKeyDB, event_type: str
+    session: AsyncSession, principal: Principal, key: ApiKey, event_type: str
 ) -> None:
     """Tell the tenant's webhook endpoints about a key's lifecycle (never the secret)."""
     await emit_event(
@@ -130,20 +130,20 @@ async def _emit_key_event(
 
 async def get_key(
     session: AsyncSession, principal: Principal, key_id: uuid.UUID, *, for_update: bool = False
-) -> ApiKeyDB:
+) -> ApiKey:
     """One of the tenant's keys; 404 for any other."""
-    query = _tenant_keys(principal).where(ApiKeyDB.id == key_id)
+    query = _tenant_keys(principal).where(ApiKey.id == key_id)
     return await one_or_404(session, query, "No such API key", for_update=for_update)
 
 
 async def list_keys(
     session: AsyncSession, principal: Principal, params: PageParams, *, include_revoked: bool
-) -> tuple[list[ApiKeyDB], str | None]:
+) -> tuple[list[ApiKey], str | None]:
     """One page of the tenant's keys, newest first."""
     query = _tenant_keys(principal)
     if not include_revoked:
-        query = query.where(ApiKeyDB.revoked_at.is_(None))
-    rows, cursor = await paginate(session, query, ApiKeyDB.id, params)
+        query = query.where(ApiKey.revoked_at.is_(None))
+    rows, cursor = await paginate(session, query, ApiKey.id, params)
     return list(rows), cursor
 
 
@@ -159,7 +159,7 @@ def _ensure_scopes_allowed(principal: Principal, scopes: list[str]) -> None:
 
 
 async def _insert_with_fresh_secret(
-    session: AsyncSession, authenticator: ApiKeyAuthenticator, key: ApiKeyDB
+    session: AsyncSession, authenticator: ApiKeyAuthenticator, key: ApiKey
 ) -> keys.NewKey:
     # A digest collision of 190 random bits does not happen; the retry only guards the
     # unique index against the impossible rather than answering 500.
@@ -189,7 +189,7 @@ async def create_key(
     if data.expires_at is not None and data.expires_at <= utcnow():
         raise ValidationFailed("expires_at must be in the future", code="expiry_in_past")
     await check_limit(session, principal.tenant_id, "api_keys")
-    key = ApiKeyDB(
+    key = ApiKey(
         tenant_id=principal.tenant_id,
         name=data.name,
         description=data.description,
@@ -226,7 +226,7 @@ async def update_key(
     authenticator: ApiKeyAuthenticator,
     key_id: uuid.UUID,
     data: ApiKeyUpdate,
-) -> ApiKeyDB:
+) -> ApiKey:
     """Change a key's name, description, allowlist or rate limit."""
     key = await get_key(session, principal, key_id, for_update=True)
     if key.revoked_at is not None:

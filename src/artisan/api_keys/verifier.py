@@ -30,9 +30,9 @@ from artisan.core.errors import TooManyRequests, Unauthorized
 from artisan.core.ids import utcnow
 from artisan.core.network import client_ip
 from artisan.core.ratelimit import RateLimiter, RateLimitResult
-from artisan.models.api_key import ApiKeyDB
+from artisan.models.api_key import ApiKey
 from artisan.models.tenant import Plan, TenantStatus
-from artisan.models.user import Role, UserDB
+from artisan.models.user import Role, User
 
 log = structlog.get_logger(__name__)
 
@@ -67,9 +67,7 @@ def hmac_secret_for(settings: Settings) -> bytes:
     return keys.derive_hmac_secret(settings.api_key_secret or settings.secret_key)
 
 
-def verified_key_from_row(
-    row: ApiKeyDB, *, previous: bool, creator_role: Role | None
-) -> VerifiedKey:
+def verified_key_from_row(row: ApiKey, *, previous: bool, creator_role: Role | None) -> VerifiedKey:
     """The cacheable facts of a key row, for the secret that matched."""
     scopes = frozenset(row.scopes)
     if creator_role is not None:
@@ -230,11 +228,11 @@ class ApiKeyAuthenticator:
         tenant = await self._bind_tenant(session, tenant_id, None)
         found = (
             await session.execute(
-                select(ApiKeyDB, UserDB.role)
-                .outerjoin(UserDB, UserDB.id == ApiKeyDB.created_by_id)
+                select(ApiKey, User.role)
+                .outerjoin(User, User.id == ApiKey.created_by_id)
                 .where(
-                    ApiKeyDB.tenant_id == tenant_id,
-                    (ApiKeyDB.secret_hash == digest) | (ApiKeyDB.previous_secret_hash == digest),
+                    ApiKey.tenant_id == tenant_id,
+                    (ApiKey.secret_hash == digest) | (ApiKey.previous_secret_hash == digest),
                 )
             )
         ).one_or_none()

@@ -14,7 +14,7 @@ from sqlalchemy import Text, case, cast, func, literal, select, text
 from artisan.audit.schemas import AuditFilters
 from artisan.audit.service import filter_conditions
 from artisan.core.db import Database
-from artisan.models.audit import AuditLogDB
+from artisan.models.audit import AuditEntry
 
 ExportFormat = Literal["csv", "jsonl"]
 
@@ -55,7 +55,7 @@ def _escaped(column: Any) -> Any:
 
 
 def _csv_query(tenant_id: uuid.UUID, filters: AuditFilters) -> Any:
-    log = AuditLogDB
+    log = AuditEntry
     # PostgreSQL hands back every cell as finished text (JSON, timestamps, escaping), so
     # the writer only quotes and joins: that keeps exports fast.
     return (
@@ -84,7 +84,7 @@ def _csv_query(tenant_id: uuid.UUID, filters: AuditFilters) -> Any:
 
 
 def _jsonl_query(tenant_id: uuid.UUID, filters: AuditFilters) -> Any:
-    log = AuditLogDB
+    log = AuditEntry
     # PostgreSQL renders each line in the list endpoint's entry shape.
     line = func.json_build_object(
         "id",

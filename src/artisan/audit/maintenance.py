@@ -20,7 +20,7 @@ from artisan.audit.recorder import SYSTEM, AuditConfig, Target, lock_chain, reco
 from artisan.config import Settings
 from artisan.core.db import set_tenant
 from artisan.core.ids import utcnow
-from artisan.models.audit import AuditCheckpointDB
+from artisan.models.audit import AuditCheckpoint
 from artisan.models.tenant import Tenant
 
 log = structlog.get_logger(__name__)
@@ -114,7 +114,7 @@ class AuditMaintenance:
             )
             pruned = int(deleted.rowcount)  # type: ignore[attr-defined]
             session.add(
-                AuditCheckpointDB(
+                AuditCheckpoint(
                     tenant_id=tenant.id,
                     through_seq=through,
                     through_hash=through_hash,

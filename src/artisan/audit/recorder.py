@@ -22,7 +22,7 @@ from artisan.core.bulk import ColumnArrays, unnest_named
 from artisan.core.context import request_meta
 from artisan.core.db import Database
 from artisan.core.ids import new_id, utcnow
-from artisan.models.audit import AuditLogDB, AuditLogTargetDB
+from artisan.models.audit import AuditEntry, AuditEntryTarget
 
 log = structlog.get_logger(__name__)
 
@@ -165,7 +165,7 @@ async def lock_chain(session: AsyncSession, tenant_id: uuid.UUID) -> None:
 
 _TARGET_COLUMNS = {"id": "uuid", "target_type": "text", "target_id": "text"}
 _INSERT_TARGETS = text(
-    f"INSERT INTO {AuditLogTargetDB.__tablename__} "  # noqa: S608 - constant names
+    f"INSERT INTO {AuditEntryTarget.__tablename__} "  # noqa: S608 - constant names
     "(id, tenant_id, log_seq, target_type, target_id) "
     "SELECT v.id, :tenant_id, :seq, v.target_type, v.target_id "
     f"FROM {unnest_named(_TARGET_COLUMNS)}"
@@ -181,7 +181,7 @@ async def record(
     targets: Sequence[Target] = (),
     outcome: Literal["success", "failure"] = "success",
     metadata: Mapping[str, Any] | None = None,
-) -> AuditLogDB:
+) -> AuditEntry:
     """Add an audit entry to the caller's transaction, so it commits or rolls back with it."""
     if not ACTION_PATTERN.match(action) or len(action) > 100:
         raise ValueError(f"audit action {action!r} is not a dotted lower-case name")
@@ -222,7 +222,7 @@ async def record(
         personal_digest=digest,
         **fields,
     )
-    entry = AuditLogDB(
+    entry = AuditEntry(
         id=entry_id,
         tenant_id=tenant_id,
         occurred_at=occurred_at,

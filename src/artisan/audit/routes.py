@@ -19,9 +19,10 @@ from artisan.audit.schemas import (
     VerifyResult,
     audit_filters,
 )
-from artisan.auth.dependencies import SettingsDep, require_tenant_scope
+from artisan.auth.dependencies import require_tenant_scope
 from artisan.auth.principal import Principal
 from artisan.core.db import SessionDep, get_database
+from artisan.core.dependencies import SettingsDep
 from artisan.core.errors import Forbidden, problem_responses
 from artisan.core.ids import utcnow
 from artisan.core.pagination import Page, PageParams, page_params

@@ -10,7 +10,7 @@ from fastapi import Query
 from pydantic import BaseModel, Field
 
 from artisan.core.errors import ValidationFailed
-from artisan.models.audit import AuditLogDB
+from artisan.models.audit import AuditEntry
 
 ActorTypeName = Literal["user", "api_key", "system", "operator"]
 Outcome = Literal["success", "failure"]
@@ -65,7 +65,7 @@ class AuditEntryOut(BaseModel):
     personal_erased_at: datetime | None
 
     @classmethod
-    def of(cls, row: AuditLogDB) -> AuditEntryOut:
+    def of(cls, row: AuditEntry) -> AuditEntryOut:
         """The wire form of a stored entry."""
         return cls(
             id=row.id,

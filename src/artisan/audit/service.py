@@ -28,9 +28,9 @@ from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams
 from artisan.models.audit import (
     SEARCH_TEXT_SQL,
-    AuditCheckpointDB,
-    AuditLogDB,
-    AuditLogTargetDB,
+    AuditCheckpoint,
+    AuditEntry,
+    AuditEntryTarget,
 )
 
 STATS_DEFAULT_DAYS = 30
@@ -61,7 +61,7 @@ def _like_escape(value: str) -> str:
 
 def filter_conditions(tenant_id: uuid.UUID, filters: AuditFilters) -> list[ColumnElement[bool]]:
     """SQL conditions selecting one tenant's entries that match `filters`."""
-    log = AuditLogDB
+    log = AuditEntry
     conditions: list[ColumnElement[bool]] = [log.tenant_id == tenant_id]
     if filters.action is not None:
         if filters.action_is_prefix:
@@ -73,7 +73,7 @@ def filter_conditions(tenant_id: uuid.UUID, filters: AuditFilters) -> list[Colum
     if filters.actor_id is not None:
         conditions.append(log.actor_id == filters.actor_id)
     if filters.target_type is not None or filters.target_id is not None:
-        target = AuditLogTargetDB
+        target = AuditEntryTarget
         matching = select(target.log_seq).where(target.tenant_id == tenant_id)
         if filters.target_type is not None:
             matching = matching.where(target.target_type == filters.target_type)
@@ -94,17 +94,17 @@ def filter_conditions(tenant_id: uuid.UUID, filters: AuditFilters) -> list[Colum
 
 async def list_entries(
     session: AsyncSession, tenant_id: uuid.UUID, filters: AuditFilters, page: PageParams
-) -> tuple[Sequence[AuditLogDB], str | None]:
+) -> tuple[Sequence[AuditEntry], str | None]:
     """One page of matching entries, newest first, keyed on the chain position.
 
     New entries always take a higher position than every committed one (appends are
     serialised per tenant), so later pages never repeat or miss an entry.
     """
-    query = select(AuditLogDB).where(*filter_conditions(tenant_id, filters))
+    query = select(AuditEntry).where(*filter_conditions(tenant_id, filters))
     if page.cursor:
-        query = query.where(AuditLogDB.seq < decode_cursor(page.cursor))
+        query = query.where(AuditEntry.seq < decode_cursor(page.cursor))
     rows = (
-        (await session.execute(query.order_by(AuditLogDB.seq.desc()).limit(page.limit + 1)))
+        (await session.execute(query.order_by(AuditEntry.seq.desc()).limit(page.limit + 1)))
         .scalars()
         .all()
     )
@@ -113,9 +113,9 @@ async def list_entries(
     return rows, encode_cursor(rows[-1].seq) if has_more and rows else None
 
 
-async def get_entry(session: AsyncSession, tenant_id: uuid.UUID, log_id: uuid.UUID) -> AuditLogDB:
+async def get_entry(session: AsyncSession, tenant_id: uuid.UUID, log_id: uuid.UUID) -> AuditEntry:
     """One entry of the tenant; 404 for anything else."""
-    query = select(AuditLogDB).where(AuditLogDB.tenant_id == tenant_id, AuditLogDB.id == log_id)
+    query = select(AuditEntry).where(AuditEntry.tenant_id == tenant_id, AuditEntry.id == log_id)
     return await one_or_404(session, query, "No such audit entry")
 
 
@@ -129,7 +129,7 @@ async def stats(session: AsyncSession, tenant_id: uuid.UUID, filters: AuditFilte
         )
     ranged = filters.model_copy(update={"since": since, "until": until})
     where = filter_conditions(tenant_id, ranged)
-    log = AuditLogDB
+    log = AuditEntry
     count = func.count().label("n")
 
     by_outcome = {
@@ -182,7 +182,7 @@ async def stats(session: AsyncSession, tenant_id: uuid.UUID, filters: AuditFilte
     )
 
 
-def _recheck_personal(key: bytes, row: AuditLogDB) -> bool:
+def _recheck_personal(key: bytes, row: AuditEntry) -> bool:
     return (
         personal_digest(
             key,
@@ -195,7 +195,7 @@ def _recheck_personal(key: bytes, row: AuditLogDB) -> bool:
     )
 
 
-def _rehash(row: AuditLogDB, prev_hash: str) -> str:
+def _rehash(row: AuditEntry, prev_hash: str) -> str:
     return entry_hash(
         prev_hash,
         id=row.id,
@@ -214,19 +214,19 @@ def _rehash(row: AuditLogDB, prev_hash: str) -> str:
 
 
 async def _starting_point(
-    session: AsyncSession, key: bytes, tenant_id: uuid.UUID, first: AuditLogDB | None
-) -> tuple[int, str, AuditCheckpointDB | None, str | None]:
+    session: AsyncSession, key: bytes, tenant_id: uuid.UUID, first: AuditEntry | None
+) -> tuple[int, str, AuditCheckpoint | None, str | None]:
     """Where the walk starts: genesis, or the signed checkpoint just before the first entry."""
     if first is None or first.seq == 1:
         return 0, GENESIS_HASH, None, None
     checkpoint = (
         await session.execute(
-            select(AuditCheckpointDB)
+            select(AuditCheckpoint)
             .where(
-                AuditCheckpointDB.tenant_id == tenant_id,
-                AuditCheckpointDB.through_seq == first.seq - 1,
+                AuditCheckpoint.tenant_id == tenant_id,
+                AuditCheckpoint.through_seq == first.seq - 1,
             )
-            .order_by(AuditCheckpointDB.created_at.desc())
+            .order_by(AuditCheckpoint.created_at.desc())
             .limit(1)
         )
     ).scalar_one_or_none()
@@ -245,7 +245,7 @@ async def _starting_point(
     return checkpoint.through_seq, checkpoint.through_hash, checkpoint, None
 
 
-def _checkpoint_out(checkpoint: AuditCheckpointDB | None) -> CheckpointOut | None:
+def _checkpoint_out(checkpoint: AuditCheckpoint | None) -> CheckpointOut | None:
     if checkpoint is None:
         return None
     return CheckpointOut(
@@ -260,9 +260,9 @@ def _checkpoint_out(checkpoint: AuditCheckpointDB | None) -> CheckpointOut | Non
 async def verify_chain(session: AsyncSession, key: bytes, tenant_id: uuid.UUID) -> VerifyResult:
     """Walk the tenant's chain oldest first; report the head or the first entry that breaks."""
     base = (
-        select(AuditLogDB)
-        .where(AuditLogDB.tenant_id == tenant_id)
-        .order_by(AuditLogDB.seq)
+        select(AuditEntry)
+        .where(AuditEntry.tenant_id == tenant_id)
+        .order_by(AuditEntry.seq)
         .limit(VERIFY_BATCH)
     )
     batch = (await session.execute(base)).scalars().all()
@@ -270,7 +270,7 @@ async def verify_chain(session: AsyncSession, key: bytes, tenant_id: uuid.UUID) 
     seq, prev_hash, checkpoint, problem = await _starting_point(session, key, tenant_id, first)
     count = 0
 
-    def broken(row: AuditLogDB, reason: str) -> VerifyResult:
+    def broken(row: AuditEntry, reason: str) -> VerifyResult:
         return VerifyResult(
             ok=False,
             count=count,
@@ -295,7 +295,7 @@ async def verify_chain(session: AsyncSession, key: bytes, tenant_id: uuid.UUID) 
             seq, prev_hash = row.seq, row.hash
             count += 1
         session.expunge_all()
-        batch = (await session.execute(base.where(AuditLogDB.seq > seq))).scalars().all()
+        batch = (await session.execute(base.where(AuditEntry.seq > seq))).scalars().all()
     return VerifyResult(
         ok=True,
         count=count,

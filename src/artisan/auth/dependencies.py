@@ -22,7 +22,7 @@ from artisan.core.ids import utcnow
 from artisan.core.network import client_ip
 from artisan.core.ratelimit import RateLimiter
 from artisan.models.tenant import Tenant, TenantStatus
-from artisan.models.user import AuthSession, Role, UserDB
+from artisan.models.user import AuthSession, Role, User
 
 if TYPE_CHECKING:
     from artisan.api_keys.verifier import ApiKeyAuthenticator
@@ -36,27 +36,13 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=Fals
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def get_settings_dep(request: Request) -> Settings:
-    """The application's settings."""
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def get_tokens(request: Request) -> TokenService:
     """The application's token service."""
     tokens: TokenService = request.app.state.tokens
     return tokens
 
 
-def get_limiter(request: Request) -> RateLimiter:
-    """The application's rate limiter."""
-    limiter: RateLimiter = request.app.state.limiter
-    return limiter
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 TokensDep = Annotated[TokenService, Depends(get_tokens)]
-LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 
 
 def tenant_context(tenant: Tenant) -> TenantContext:
@@ -107,12 +93,12 @@ async def _authenticate_user(request: Request, session: AsyncSession, token: str
     await set_tenant(session, claims.tenant_id)
     row = (
         await session.execute(
-            select(UserDB, Tenant, AuthSession)
-            .join(Tenant, Tenant.id == UserDB.tenant_id)
-            .join(AuthSession, AuthSession.user_id == UserDB.id)
+            select(User, Tenant, AuthSession)
+            .join(Tenant, Tenant.id == User.tenant_id)
+            .join(AuthSession, AuthSession.user_id == User.id)
             .where(
-                UserDB.id == claims.user_id,
-                UserDB.tenant_id == claims.tenant_id,
+                User.id == claims.user_id,
+                User.tenant_id == claims.tenant_id,
                 AuthSession.id == claims.session_id,
             )
         )

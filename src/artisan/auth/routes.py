@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from artisan.auth import service
-from artisan.auth.dependencies import CurrentUser, LimiterDep, SettingsDep
+from artisan.auth.dependencies import CurrentUser
 from artisan.auth.schemas import (
     AcceptInvitationRequest,
     LoginRequest,
@@ -25,10 +25,11 @@ from artisan.auth.schemas import (
 )
 from artisan.auth.service import AuthKit
 from artisan.core.db import SessionDep
+from artisan.core.dependencies import LimiterDep, SettingsDep
 from artisan.core.errors import ValidationFailed, problem_responses
 from artisan.core.network import client_ip
 from artisan.models.tenant import Tenant
-from artisan.models.user import UserDB
+from artisan.models.user import User
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -156,9 +157,9 @@ async def me(principal: CurrentUser, session: SessionDep) -> MeResponse:
     """The signed-in user, their tenant and the scopes their role grants."""
     user, tenant = (
         await session.execute(
-            select(UserDB, Tenant)
-            .join(Tenant, Tenant.id == UserDB.tenant_id)
-            .where(UserDB.id == principal.user_id)
+            select(User, Tenant)
+            .join(Tenant, Tenant.id == User.tenant_id)
+            .where(User.id == principal.user_id)
         )
     ).one()
     return MeResponse(

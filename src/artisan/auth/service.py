@@ -23,7 +23,7 @@ from artisan.core.db import Database, enable_rls_bypass, set_tenant
 from artisan.core.errors import AppError, Conflict, Unauthorized
 from artisan.core.ids import utcnow
 from artisan.models.tenant import Plan, Tenant
-from artisan.models.user import AuthSession, RefreshToken, Role, UserDB
+from artisan.models.user import AuthSession, RefreshToken, Role, User
 from artisan.tenants.service import create_tenant
 
 log = structlog.get_logger(__name__)
@@ -40,7 +40,7 @@ class AuthKit:
     tokens: TokenService
 
 
-def _user_actor(user: UserDB) -> Actor:
+def _user_actor(user: User) -> Actor:
     return Actor(type="user", id=str(user.id), label=user.email)
 
 
@@ -60,7 +60,7 @@ async def _record_failure(
 
 
 async def issue_tokens(
-    session: AsyncSession, kit: AuthKit, user: UserDB, *, auth_session: AuthSession | None = None
+    session: AsyncSession, kit: AuthKit, user: User, *, auth_session: AuthSession | None = None
 ) -> TokenResponse:
     """Start (or continue) a session and mint an access and a refresh token for it."""
     now = utcnow()
@@ -112,7 +112,7 @@ async def signup(session: AsyncSession, kit: AuthKit, data: SignupRequest) -> To
         trial_days=kit.settings.trial_days,
     )
     await set_tenant(session, tenant.id)
-    user = UserDB(
+    user = User(
         tenant_id=tenant.id,
         email=str(data.email),
         full_name=data.name,
@@ -132,7 +132,7 @@ async def signup(session: AsyncSession, kit: AuthKit, data: SignupRequest) -> To
     return await issue_tokens(session, kit, user)
 
 
-def _verify_totp(kit: AuthKit, user: UserDB, code: str, now: datetime) -> int | None:
+def _verify_totp(kit: AuthKit, user: User, code: str, now: datetime) -> int | None:
     """The accepted time step of a valid, unused code, else None."""
     assert user.mfa_secret_encrypted is not None
     totp = pyotp.TOTP(kit.tokens.decrypt_secret(user.mfa_secret_encrypted))
@@ -149,9 +149,9 @@ async def login(session: AsyncSession, kit: AuthKit, data: LoginRequest) -> Toke
     """Check the password (and MFA code) and start a session."""
     await enable_rls_bypass(session, reason="login")
     query = (
-        select(UserDB, Tenant)
-        .join(Tenant, Tenant.id == UserDB.tenant_id)
-        .where(func.lower(UserDB.email) == str(data.email).lower(), Tenant.deleted_at.is_(None))
+        select(User, Tenant)
+        .join(Tenant, Tenant.id == User.tenant_id)
+        .where(func.lower(User.email) == str(data.email).lower(), Tenant.deleted_at.is_(None))
     )
     if data.tenant_slug:
         query = query.where(Tenant.slug == data.tenant_slug)
@@ -212,10 +212,10 @@ async def refresh(session: AsyncSession, kit: AuthKit, token: str) -> TokenRespo
     await enable_rls_bypass(session, reason="refresh")
     row = (
         await session.execute(
-            select(RefreshToken, AuthSession, UserDB, Tenant)
+            select(RefreshToken, AuthSession, User, Tenant)
             .join(AuthSession, AuthSession.id == RefreshToken.session_id)
-            .join(UserDB, UserDB.id == AuthSession.user_id)
-            .join(Tenant, Tenant.id == UserDB.tenant_id)
+            .join(User, User.id == AuthSession.user_id)
+            .join(Tenant, Tenant.id == User.tenant_id)
             .where(RefreshToken.token_hash == kit.tokens.hash_refresh_token(token))
             .with_for_update(of=RefreshToken)
         )
@@ -242,7 +242,7 @@ async def refresh(session: AsyncSession, kit: AuthKit, token: str) -> TokenRespo
 
 
 async def _revoke_after_reuse(
-    kit: AuthKit, session_id: uuid.UUID, tenant_id: uuid.UUID, user: UserDB
+    kit: AuthKit, session_id: uuid.UUID, tenant_id: uuid.UUID, user: User
 ) -> None:
     """A reused refresh token means it leaked: end the session for everyone holding it."""
     log.warning("refresh_token_reuse", session_id=str(session_id), tenant_id=str(tenant_id))
@@ -273,12 +273,10 @@ async def logout(session: AsyncSession, principal: Principal) -> None:
     await record(session, "auth.logout", tenant_id=principal.tenant_id, actor=principal)
 
 
-async def _load_user(session: AsyncSession, principal: Principal) -> UserDB:
+async def _load_user(session: AsyncSession, principal: Principal) -> User:
     user = (
         await session.execute(
-            select(UserDB).where(
-                UserDB.id == principal.user_id, UserDB.tenant_id == principal.tenant_id
-            )
+            select(User).where(User.id == principal.user_id, User.tenant_id == principal.tenant_id)
         )
     ).scalar_one()
     return user
@@ -348,10 +346,10 @@ async def accept_invitation(
     await enable_rls_bypass(session, reason="accept_invitation")
     row = (
         await session.execute(
-            select(UserDB, Tenant)
-            .join(Tenant, Tenant.id == UserDB.tenant_id)
-            .where(UserDB.invitation_token_hash == kit.tokens.hash_refresh_token(token))
-            .with_for_update(of=UserDB)
+            select(User, Tenant)
+            .join(Tenant, Tenant.id == User.tenant_id)
+            .where(User.invitation_token_hash == kit.tokens.hash_refresh_token(token))
+            .with_for_update(of=User)
         )
     ).one_or_none()
     if (

@@ -36,9 +36,9 @@ from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams, decode_cursor, encode_cursor, paginate
 from artisan.events.schemas import BatchReport
 from artisan.events.service import ingest
-from artisan.models.campaign import CampaignDB, EnrollmentDB
-from artisan.models.lead import LeadDB, SuppressionDB
-from artisan.models.user import UserDB
+from artisan.models.campaign import Campaign, Enrollment
+from artisan.models.lead import Lead, Suppression
+from artisan.models.user import User
 from artisan.tenants.service import check_limit
 
 # The lifecycle: draft -> scheduled -> active <-> paused -> completed -> archived, and
@@ -74,18 +74,18 @@ def allowed_actions(status: str) -> list[str]:
 
 
 async def _enrolled_counts(
-    session: AsyncSession, campaigns: Sequence[CampaignDB]
+    session: AsyncSession, campaigns: Sequence[Campaign]
 ) -> dict[uuid.UUID, int]:
     """Enrolled leads of each campaign, in one grouped query (a list page is one round trip)."""
     if not campaigns:
         return {}
     query = (
-        select(EnrollmentDB.campaign_id, func.count())
+        select(Enrollment.campaign_id, func.count())
         .where(
-            EnrollmentDB.tenant_id == campaigns[0].tenant_id,
-            EnrollmentDB.campaign_id.in_([c.id for c in campaigns]),
+            Enrollment.tenant_id == campaigns[0].tenant_id,
+            Enrollment.campaign_id.in_([c.id for c in campaigns]),
         )
-        .group_by(EnrollmentDB.campaign_id)
+        .group_by(Enrollment.campaign_id)
     )
     counts = {
         campaign_id: int(count) for campaign_id, count in (await session.execute(query)).all()
@@ -93,7 +93,7 @@ async def _enrolled_counts(
     return {c.id: counts.get(c.id, 0) for c in campaigns}
 
 
-def _campaign_wire(campaign: CampaignDB, enrolled: int) -> CampaignOut:
+def _campaign_wire(campaign: Campaign, enrolled: int) -> CampaignOut:
     return CampaignOut(
         id=campaign.id,
         name=campaign.name,
@@ -113,25 +113,23 @@ def _campaign_wire(campaign: CampaignDB, enrolled: int) -> CampaignOut:
     )
 
 
-async def campaigns_out(
-    session: AsyncSession, campaigns: Sequence[CampaignDB]
-) -> list[CampaignOut]:
+async def campaigns_out(session: AsyncSession, campaigns: Sequence[Campaign]) -> list[CampaignOut]:
     """The wire form of campaigns, with their enrolment counts."""
     counts = await _enrolled_counts(session, campaigns)
     return [_campaign_wire(c, counts[c.id]) for c in campaigns]
 
 
-async def campaign_out(session: AsyncSession, campaign: CampaignDB) -> CampaignOut:
+async def campaign_out(session: AsyncSession, campaign: Campaign) -> CampaignOut:
     """The wire form of a campaign."""
     return (await campaigns_out(session, [campaign]))[0]
 
 
-def _target(campaign: CampaignDB) -> Target:
+def _target(campaign: Campaign) -> Target:
     return Target("campaign", str(campaign.id), campaign.name)
 
 
 async def _check_owner(session: AsyncSession, tenant_id: uuid.UUID, owner_id: uuid.UUID) -> None:
-    query = select(UserDB.id).where(UserDB.id == owner_id, UserDB.tenant_id == tenant_id)
+    query = select(User.id).where(User.id == owner_id, User.tenant_id == tenant_id)
     if (await session.execute(query)).first() is None:
         raise ValidationFailed("owner_id is not a user of this tenant", code="invalid_owner")
 
@@ -151,7 +149,7 @@ def _channels(requested: Sequence[str] | None, steps: list[dict[str, Any]]) -> l
 
 async def create_campaign(
     session: AsyncSession, principal: Principal, data: CampaignCreate
-) -> CampaignDB:
+) -> Campaign:
     """Create a draft campaign within the plan's campaign limit."""
     tenant_id = principal.tenant_id
     await check_limit(session, tenant_id, "campaigns")
@@ -159,7 +157,7 @@ async def create_campaign(
     if data.owner_id is not None:
         await _check_owner(session, tenant_id, data.owner_id)
     steps = [step.model_dump(mode="json") for step in data.steps]
-    campaign = CampaignDB(
+    campaign = Campaign(
         tenant_id=tenant_id,
         name=data.name,
         description=data.description,
@@ -192,10 +190,10 @@ async def create_campaign(
 
 async def get_campaign(
     session: AsyncSession, principal: Principal, campaign_id: uuid.UUID, *, for_update: bool = False
-) -> CampaignDB:
+) -> Campaign:
     """A campaign of the principal's tenant; 404 for anything else."""
-    query = select(CampaignDB).where(
-        CampaignDB.id == campaign_id, CampaignDB.tenant_id == principal.tenant_id
+    query = select(Campaign).where(
+        Campaign.id == campaign_id, Campaign.tenant_id == principal.tenant_id
     )
     if for_update:
         query = query.with_for_update()
@@ -212,21 +210,21 @@ async def list_campaigns(
     *,
     status: str | None,
     q: str | None,
-) -> tuple[list[CampaignDB], str | None]:
+) -> tuple[list[Campaign], str | None]:
     """One page of the tenant's campaigns, newest first."""
-    query = select(CampaignDB).where(CampaignDB.tenant_id == principal.tenant_id)
+    query = select(Campaign).where(Campaign.tenant_id == principal.tenant_id)
     if status is not None:
-        query = query.where(CampaignDB.status == status)
+        query = query.where(Campaign.status == status)
     if q:
         escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(func.lower(CampaignDB.name).like(f"%{escaped}%", escape="\\"))
-    rows, cursor = await paginate(session, query, CampaignDB.id, params)
+        query = query.where(func.lower(Campaign.name).like(f"%{escaped}%", escape="\\"))
+    rows, cursor = await paginate(session, query, Campaign.id, params)
     return list(rows), cursor
 
 
 async def update_campaign(
     session: AsyncSession, principal: Principal, campaign_id: uuid.UUID, data: CampaignUpdate
-) -> CampaignDB:
+) -> Campaign:
     """Change a campaign that is not yet completed or archived."""
     campaign = await get_campaign(session, principal, campaign_id, for_update=True)
     if campaign.status not in EDITABLE:
@@ -291,7 +289,7 @@ async def delete_campaign(
 
 async def transition(
     session: AsyncSession, principal: Principal, campaign_id: uuid.UUID, action: str
-) -> CampaignDB:
+) -> Campaign:
     """Apply a lifecycle action; a move the state machine does not allow is a 409."""
     campaign = await get_campaign(session, principal, campaign_id, for_update=True)
     moves = ACTIONS[action]
@@ -330,7 +328,7 @@ async def transition(
 
 async def _move(
     session: AsyncSession,
-    campaign: CampaignDB,
+    campaign: Campaign,
     target: str,
     *,
     audit_action: str,
@@ -375,7 +373,7 @@ async def _move(
 
 
 def _schedule_time(key: str) -> Any:
-    return CampaignDB.schedule[key].astext.cast(DateTime(timezone=True))
+    return Campaign.schedule[key].astext.cast(DateTime(timezone=True))
 
 
 # What the schedule job does: (from statuses, schedule time reached, to, audit action).
@@ -392,13 +390,11 @@ async def due_by_schedule(
     now = now or utcnow()
     due = or_(
         *(
-            and_(CampaignDB.status.in_(statuses), _schedule_time(key) <= now)
+            and_(Campaign.status.in_(statuses), _schedule_time(key) <= now)
             for statuses, key, _, _ in _SCHEDULED_MOVES
         )
     )
-    rows = await session.execute(
-        select(CampaignDB.id).where(due).order_by(CampaignDB.id).limit(limit)
-    )
+    rows = await session.execute(select(Campaign.id).where(due).order_by(Campaign.id).limit(limit))
     return list(rows.scalars())
 
 
@@ -414,7 +410,7 @@ async def follow_schedule(
     now = now or utcnow()
     campaign = (
         await session.execute(
-            select(CampaignDB).where(CampaignDB.id == campaign_id).with_for_update(skip_locked=True)
+            select(Campaign).where(Campaign.id == campaign_id).with_for_update(skip_locked=True)
         )
     ).scalar_one_or_none()
     moved: str | None = None
@@ -457,8 +453,8 @@ async def enrol(
         row.id: row
         for row in (
             await session.execute(
-                select(LeadDB.id, LeadDB.email, LeadDB.status).where(
-                    LeadDB.tenant_id == campaign.tenant_id, LeadDB.id.in_(wanted)
+                select(Lead.id, Lead.email, Lead.status).where(
+                    Lead.tenant_id == campaign.tenant_id, Lead.id.in_(wanted)
                 )
             )
         ).all()
@@ -466,9 +462,9 @@ async def enrol(
     suppressed_emails = set(
         (
             await session.execute(
-                select(SuppressionDB.email).where(
-                    SuppressionDB.tenant_id == campaign.tenant_id,
-                    SuppressionDB.email.in_([row.email.lower() for row in leads.values()]),
+                select(Suppression.email).where(
+                    Suppression.tenant_id == campaign.tenant_id,
+                    Suppression.email.in_([row.email.lower() for row in leads.values()]),
                 )
             )
         ).scalars()
@@ -476,8 +472,8 @@ async def enrol(
     already = set(
         (
             await session.execute(
-                select(EnrollmentDB.lead_id).where(
-                    EnrollmentDB.campaign_id == campaign.id, EnrollmentDB.lead_id.in_(wanted)
+                select(Enrollment.lead_id).where(
+                    Enrollment.campaign_id == campaign.id, Enrollment.lead_id.in_(wanted)
                 )
             )
         ).scalars()
@@ -504,7 +500,7 @@ async def enrol(
             report.enrolled.append(lead_id)
     if report.enrolled:
         await session.execute(
-            insert(EnrollmentDB)
+            insert(Enrollment)
             .values(
                 [
                     {"tenant_id": campaign.tenant_id, "campaign_id": campaign.id, "lead_id": lid}
@@ -537,16 +533,14 @@ async def list_enrolled(
     """One page of a campaign's enrolled leads, most recently enrolled first."""
     campaign = await get_campaign(session, principal, campaign_id)
     query = (
-        select(EnrollmentDB, LeadDB)
-        .join(LeadDB, LeadDB.id == EnrollmentDB.lead_id)
-        .where(
-            EnrollmentDB.tenant_id == campaign.tenant_id, EnrollmentDB.campaign_id == campaign.id
-        )
+        select(Enrollment, Lead)
+        .join(Lead, Lead.id == Enrollment.lead_id)
+        .where(Enrollment.tenant_id == campaign.tenant_id, Enrollment.campaign_id == campaign.id)
     )
     if params.cursor:
-        query = query.where(EnrollmentDB.id < decode_cursor(params.cursor))
+        query = query.where(Enrollment.id < decode_cursor(params.cursor))
     rows = (
-        await session.execute(query.order_by(EnrollmentDB.id.desc()).limit(params.limit + 1))
+        await session.execute(query.order_by(Enrollment.id.desc()).limit(params.limit + 1))
     ).all()
     has_more = len(rows) > params.limit
     rows = rows[: params.limit]
@@ -578,9 +572,7 @@ async def preview(
     if data.lead_id is not None:
         lead_row = (
             await session.execute(
-                select(LeadDB).where(
-                    LeadDB.id == data.lead_id, LeadDB.tenant_id == campaign.tenant_id
-                )
+                select(Lead).where(Lead.id == data.lead_id, Lead.tenant_id == campaign.tenant_id)
             )
         ).scalar_one_or_none()
         if lead_row is None:
@@ -708,9 +700,9 @@ async def simulate(
     lead_ids = list(
         (
             await session.execute(
-                select(EnrollmentDB.lead_id).where(
-                    EnrollmentDB.tenant_id == campaign.tenant_id,
-                    EnrollmentDB.campaign_id == campaign.id,
+                select(Enrollment.lead_id).where(
+                    Enrollment.tenant_id == campaign.tenant_id,
+                    Enrollment.campaign_id == campaign.id,
                 )
             )
         ).scalars()

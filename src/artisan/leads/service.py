@@ -29,7 +29,7 @@ from artisan.leads.schemas import (
     RejectedRow,
     SuppressionCreate,
 )
-from artisan.models.lead import LeadDB, SuppressionDB
+from artisan.models.lead import Lead, Suppression
 from artisan.tenants.limits import COUNTERS, effective_limits
 from artisan.tenants.service import check_limit, get_tenant
 
@@ -47,7 +47,7 @@ LEAD_FIELDS = (
 )
 
 
-def lead_out(lead: LeadDB, *, suppressed: bool = False) -> LeadOut:
+def lead_out(lead: Lead, *, suppressed: bool = False) -> LeadOut:
     """The wire form of a lead."""
     return LeadOut(
         id=lead.id,
@@ -69,14 +69,14 @@ def lead_out(lead: LeadDB, *, suppressed: bool = False) -> LeadOut:
     )
 
 
-def _target(lead: LeadDB) -> Target:
+def _target(lead: Lead) -> Target:
     return Target("lead", str(lead.id), lead.email)
 
 
 async def is_suppressed(session: AsyncSession, tenant_id: uuid.UUID, email: str) -> bool:
     """Whether an address is on the tenant's suppression list."""
-    query = select(SuppressionDB.id).where(
-        SuppressionDB.tenant_id == tenant_id, SuppressionDB.email == email.lower()
+    query = select(Suppression.id).where(
+        Suppression.tenant_id == tenant_id, Suppression.email == email.lower()
     )
     return (await session.execute(query)).first() is not None
 
@@ -84,22 +84,22 @@ async def is_suppressed(session: AsyncSession, tenant_id: uuid.UUID, email: str)
 async def _email_taken(
     session: AsyncSession, tenant_id: uuid.UUID, email: str, *, other_than: uuid.UUID | None = None
 ) -> bool:
-    query = select(LeadDB.id).where(
-        LeadDB.tenant_id == tenant_id, func.lower(LeadDB.email) == email.lower()
+    query = select(Lead.id).where(
+        Lead.tenant_id == tenant_id, func.lower(Lead.email) == email.lower()
     )
     if other_than is not None:
-        query = query.where(LeadDB.id != other_than)
+        query = query.where(Lead.id != other_than)
     return (await session.execute(query)).first() is not None
 
 
-async def create_lead(session: AsyncSession, principal: Principal, data: LeadCreate) -> LeadDB:
+async def create_lead(session: AsyncSession, principal: Principal, data: LeadCreate) -> Lead:
     """Create one lead; a taken email is a 409 and the plan's lead limit applies."""
     tenant_id = principal.tenant_id
     await check_limit(session, tenant_id, "leads")
     if await _email_taken(session, tenant_id, data.email):
         raise Conflict(f"A lead with the email {data.email} exists", code="lead_exists")
     values = data.model_dump(exclude={"email"}, exclude_none=True)
-    lead = LeadDB(tenant_id=tenant_id, email=data.email, **values)
+    lead = Lead(tenant_id=tenant_id, email=data.email, **values)
     lead.custom_fields = values.get("custom_fields", {})
     lead.status = values.get("status", "new")
     session.add(lead)
@@ -114,9 +114,9 @@ async def create_lead(session: AsyncSession, principal: Principal, data: LeadCre
 
 async def get_lead(
     session: AsyncSession, principal: Principal, lead_id: uuid.UUID, *, for_update: bool = False
-) -> LeadDB:
+) -> Lead:
     """A lead of the principal's tenant; 404 for anything else."""
-    query = select(LeadDB).where(LeadDB.id == lead_id, LeadDB.tenant_id == principal.tenant_id)
+    query = select(Lead).where(Lead.id == lead_id, Lead.tenant_id == principal.tenant_id)
     if for_update:
         query = query.with_for_update()
     lead = (await session.execute(query)).scalar_one_or_none()
@@ -127,7 +127,7 @@ async def get_lead(
 
 async def update_lead(
     session: AsyncSession, principal: Principal, lead_id: uuid.UUID, data: LeadUpdate
-) -> LeadDB:
+) -> Lead:
     """Change a lead's fields; a manual status change is recorded like any other."""
     lead = await get_lead(session, principal, lead_id, for_update=True)
     changes = data.model_dump(exclude_unset=True)
@@ -182,26 +182,26 @@ def lead_list_query(
     created_before: datetime | None,
 ) -> Select[Any]:
     """The tenant's leads with the list filters applied."""
-    query = select(LeadDB).where(LeadDB.tenant_id == tenant_id)
+    query = select(Lead).where(Lead.tenant_id == tenant_id)
     if status is not None:
-        query = query.where(LeadDB.status == status)
+        query = query.where(Lead.status == status)
     if source is not None:
-        query = query.where(LeadDB.source == source)
+        query = query.where(Lead.source == source)
     if company is not None:
-        query = query.where(func.lower(LeadDB.company) == company.lower())
+        query = query.where(func.lower(Lead.company) == company.lower())
     if created_after is not None:
-        query = query.where(LeadDB.created_at >= created_after)
+        query = query.where(Lead.created_at >= created_after)
     if created_before is not None:
-        query = query.where(LeadDB.created_at < created_before)
+        query = query.where(Lead.created_at < created_before)
     if q:
         escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
         query = query.where(
             or_(
-                func.lower(LeadDB.email).like(pattern, escape="\\"),
-                func.lower(func.coalesce(LeadDB.first_name, "")).like(pattern, escape="\\"),
-                func.lower(func.coalesce(LeadDB.last_name, "")).like(pattern, escape="\\"),
-                func.lower(func.coalesce(LeadDB.company, "")).like(pattern, escape="\\"),
+                func.lower(Lead.email).like(pattern, escape="\\"),
+                func.lower(func.coalesce(Lead.first_name, "")).like(pattern, escape="\\"),
+                func.lower(func.coalesce(Lead.last_name, "")).like(pattern, escape="\\"),
+                func.lower(func.coalesce(Lead.company, "")).like(pattern, escape="\\"),
             )
         )
     return query
@@ -209,10 +209,10 @@ def lead_list_query(
 
 async def list_leads(
     session: AsyncSession, principal: Principal, params: PageParams, **filters: Any
-) -> tuple[list[LeadDB], str | None]:
+) -> tuple[list[Lead], str | None]:
     """One page of the tenant's leads, newest first."""
     rows, cursor = await paginate(
-        session, lead_list_query(principal.tenant_id, **filters), LeadDB.id, params
+        session, lead_list_query(principal.tenant_id, **filters), Lead.id, params
     )
     return list(rows), cursor
 
@@ -223,8 +223,8 @@ async def suppressed_emails(
     """Which of these (lower-cased) addresses are suppressed."""
     if not emails:
         return set()
-    query = select(SuppressionDB.email).where(
-        SuppressionDB.tenant_id == tenant_id, SuppressionDB.email.in_(emails)
+    query = select(Suppression.email).where(
+        Suppression.tenant_id == tenant_id, Suppression.email.in_(emails)
     )
     return set((await session.execute(query)).scalars())
 
@@ -277,9 +277,7 @@ async def import_leads(
     tenant = await get_tenant(session, tenant_id, for_update=True)
     existing_rows = (
         await session.execute(
-            select(LeadDB).where(
-                LeadDB.tenant_id == tenant_id, func.lower(LeadDB.email).in_(list(seen))
-            )
+            select(Lead).where(Lead.tenant_id == tenant_id, func.lower(Lead.email).in_(list(seen)))
         )
         if seen
         else None
@@ -326,10 +324,7 @@ async def import_leads(
         for values in to_create:
             values["id"] = new_id()
         statement = (
-            insert(LeadDB)
-            .values(to_create)
-            .on_conflict_do_nothing()
-            .returning(LeadDB.id, LeadDB.email)
+            insert(Lead).values(to_create).on_conflict_do_nothing().returning(Lead.id, Lead.email)
         )
         inserted = (await session.execute(statement)).all()
         created_ids = [row.id for row in inserted]
@@ -429,10 +424,10 @@ async def add_suppression(
 ) -> bool:
     """Suppress an address (idempotent); True when it was not suppressed before."""
     statement = (
-        insert(SuppressionDB)
+        insert(Suppression)
         .values(tenant_id=tenant_id, email=email.lower(), reason=reason, note=note, lead_id=lead_id)
         .on_conflict_do_nothing(constraint="uq_lead_suppressions_email")
-        .returning(SuppressionDB.id)
+        .returning(Suppression.id)
     )
     added = (await session.execute(statement)).first() is not None
     if added:
@@ -472,13 +467,13 @@ async def add_suppressions(
 
 async def suppress(
     session: AsyncSession, principal: Principal, data: SuppressionCreate
-) -> SuppressionDB:
+) -> Suppression:
     """Suppress an address by hand; an address already suppressed is a 409."""
     tenant_id = principal.tenant_id
     lead_id = (
         await session.execute(
-            select(LeadDB.id).where(
-                LeadDB.tenant_id == tenant_id, func.lower(LeadDB.email) == data.email.lower()
+            select(Lead.id).where(
+                Lead.tenant_id == tenant_id, func.lower(Lead.email) == data.email.lower()
             )
         )
     ).scalar_one_or_none()
@@ -488,8 +483,8 @@ async def suppress(
         raise Conflict(f"{data.email} is already suppressed", code="already_suppressed")
     row = (
         await session.execute(
-            select(SuppressionDB).where(
-                SuppressionDB.tenant_id == tenant_id, SuppressionDB.email == data.email.lower()
+            select(Suppression).where(
+                Suppression.tenant_id == tenant_id, Suppression.email == data.email.lower()
             )
         )
     ).scalar_one()
@@ -506,12 +501,12 @@ async def suppress(
 
 async def list_suppressions(
     session: AsyncSession, principal: Principal, params: PageParams, reason: str | None
-) -> tuple[list[SuppressionDB], str | None]:
+) -> tuple[list[Suppression], str | None]:
     """One page of the suppression list, newest first."""
-    query = select(SuppressionDB).where(SuppressionDB.tenant_id == principal.tenant_id)
+    query = select(Suppression).where(Suppression.tenant_id == principal.tenant_id)
     if reason is not None:
-        query = query.where(SuppressionDB.reason == reason)
-    rows, cursor = await paginate(session, query, SuppressionDB.id, params)
+        query = query.where(Suppression.reason == reason)
+    rows, cursor = await paginate(session, query, Suppression.id, params)
     return list(rows), cursor
 
 
@@ -521,11 +516,9 @@ async def unsuppress(
     """Take an address off the suppression list."""
     row = (
         await session.execute(
-            delete(SuppressionDB)
-            .where(
-                SuppressionDB.id == suppression_id, SuppressionDB.tenant_id == principal.tenant_id
-            )
-            .returning(SuppressionDB.email, SuppressionDB.reason)
+            delete(Suppression)
+            .where(Suppression.id == suppression_id, Suppression.tenant_id == principal.tenant_id)
+            .returning(Suppression.email, Suppression.reason)
         )
     ).first()
     if row is None:

@@ -1,20 +1,20 @@
 """Every table, imported here so Alembic sees one metadata."""
 
-from artisan.models.api_key import ApiKeyDB
-from artisan.models.audit import AuditCheckpointDB, AuditLogDB, AuditLogTargetDB
+from artisan.models.api_key import ApiKey
+from artisan.models.audit import AuditCheckpoint, AuditEntry, AuditEntryTarget
 from artisan.models.base import Base
-from artisan.models.campaign import CampaignDB, EnrollmentDB
+from artisan.models.campaign import Campaign, Enrollment
 from artisan.models.event import (
-    CampaignRollupDB,
-    EventDB,
-    LeadMetricFirstDB,
-    LeadMetricStateDB,
-    TenantDailyRollupDB,
-    TenantRollupDB,
+    CampaignRollup,
+    Event,
+    LeadMetricFirst,
+    LeadMetricState,
+    TenantDailyRollup,
+    TenantRollup,
 )
-from artisan.models.lead import LeadDB, SuppressionDB
+from artisan.models.lead import Lead, Suppression
 from artisan.models.tenant import Plan, Tenant, TenantStatus
-from artisan.models.user import AuthSession, RefreshToken, Role, UserDB
+from artisan.models.user import AuthSession, RefreshToken, Role, User
 from artisan.models.webhook import (
     DeliveryStatus,
     WebhookAttempt,
@@ -24,29 +24,29 @@ from artisan.models.webhook import (
 )
 
 __all__ = [
-    "ApiKeyDB",
-    "AuditCheckpointDB",
-    "AuditLogDB",
-    "AuditLogTargetDB",
+    "ApiKey",
+    "AuditCheckpoint",
+    "AuditEntry",
+    "AuditEntryTarget",
     "AuthSession",
     "Base",
-    "CampaignDB",
-    "CampaignRollupDB",
+    "Campaign",
+    "CampaignRollup",
     "DeliveryStatus",
-    "EnrollmentDB",
-    "EventDB",
-    "LeadDB",
-    "LeadMetricFirstDB",
-    "LeadMetricStateDB",
+    "Enrollment",
+    "Event",
+    "Lead",
+    "LeadMetricFirst",
+    "LeadMetricState",
     "Plan",
     "RefreshToken",
     "Role",
-    "SuppressionDB",
+    "Suppression",
     "Tenant",
-    "TenantDailyRollupDB",
-    "TenantRollupDB",
+    "TenantDailyRollup",
+    "TenantRollup",
     "TenantStatus",
-    "UserDB",
+    "User",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

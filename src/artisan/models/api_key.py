@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from artisan.models.base import Base, IdMixin, TenantOwnedMixin
 
 
-class ApiKeyDB(IdMixin, TenantOwnedMixin, Base):
+class ApiKey(IdMixin, TenantOwnedMixin, Base):
     """A key of one tenant: its scopes and limits, the HMAC of its secret, and usage counters."""
 
     __tablename__ = "api_keys"

@@ -20,7 +20,7 @@ SEARCH_TEXT_SQL = (
 )
 
 
-class AuditLogDB(TenantOwnedMixin, Base):
+class AuditEntry(TenantOwnedMixin, Base):
     """An audit entry: who did what to which targets, from where, and with what outcome."""
 
     __tablename__ = "audit_log"
@@ -55,7 +55,7 @@ class AuditLogDB(TenantOwnedMixin, Base):
     personal_erased_at: Mapped[datetime | None]
 
 
-class AuditLogTargetDB(TenantOwnedMixin, Base):
+class AuditEntryTarget(TenantOwnedMixin, Base):
     """One target of an entry, kept as plain columns so target filters use a b-tree index.
 
     Row-level security stops PostgreSQL from using an index for operators that are not
@@ -82,7 +82,7 @@ class AuditLogTargetDB(TenantOwnedMixin, Base):
     target_id: Mapped[str] = mapped_column(String(128))
 
 
-class AuditCheckpointDB(TenantOwnedMixin, Base):
+class AuditCheckpoint(TenantOwnedMixin, Base):
     """A signed record of where a tenant's chain stood when older entries were pruned."""
 
     __tablename__ = "audit_checkpoints"

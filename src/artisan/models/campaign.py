@@ -15,7 +15,7 @@ from artisan.models.base import Base, IdMixin, TenantOwnedMixin
 CAMPAIGN_STATUSES = ("draft", "scheduled", "active", "paused", "completed", "archived")
 
 
-class CampaignDB(IdMixin, TenantOwnedMixin, Base):
+class Campaign(IdMixin, TenantOwnedMixin, Base):
     """An outreach campaign: a sequence of steps over channels, a schedule and a lifecycle."""
 
     __tablename__ = "campaigns"
@@ -36,7 +36,7 @@ class CampaignDB(IdMixin, TenantOwnedMixin, Base):
     archived_at: Mapped[datetime | None]
 
 
-class EnrollmentDB(IdMixin, TenantOwnedMixin, Base):
+class Enrollment(IdMixin, TenantOwnedMixin, Base):
     """One lead enrolled in one campaign."""
 
     __tablename__ = "campaign_enrollments"

@@ -14,7 +14,7 @@ from artisan.core.ids import new_id
 from artisan.models.base import Base
 
 
-class EventDB(Base):
+class Event(Base):
     """One raw event (append-only); lead and campaign ids are checked on ingest, not by keys.
 
     Analytics never scan this table, so it carries only the indexes ingestion and the recent
@@ -56,7 +56,7 @@ def _tenant_key() -> Mapped[uuid.UUID]:
     return mapped_column(primary_key=True)
 
 
-class LeadMetricStateDB(Base):
+class LeadMetricState(Base):
     """Per lead, campaign and metric: when it first happened, how often, and on which steps."""
 
     __tablename__ = "lead_metric_state"
@@ -82,7 +82,7 @@ class LeadMetricStateDB(Base):
     prev_channel: Mapped[str | None] = mapped_column(String(16))
 
 
-class LeadMetricFirstDB(Base):
+class LeadMetricFirst(Base):
     """Each lead's first occurrence of each metric, keyed for range scans by time (funnels).
 
     The state rows above are rewritten by nearly every batch, so an index-only scan over them
@@ -102,7 +102,7 @@ class LeadMetricFirstDB(Base):
     simulated: Mapped[bool] = mapped_column(primary_key=True)
 
 
-class StepRollupDB(Base):
+class StepRollup(Base):
     """Event totals per campaign, step and metric (all time), for the campaign report."""
 
     __tablename__ = "analytics_step_rollups"
@@ -117,7 +117,7 @@ class StepRollupDB(Base):
     total: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class CampaignRollupDB(Base):
+class CampaignRollup(Base):
     """Event totals and first-time (unique) counts per campaign, 15-minute UTC bucket and metric."""
 
     __tablename__ = "analytics_campaign_rollups"
@@ -137,7 +137,7 @@ class CampaignRollupDB(Base):
     uniques: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class TenantRollupDB(Base):
+class TenantRollup(Base):
     """The same figures summed over campaigns, so tenant-wide queries read few rows."""
 
     __tablename__ = "analytics_tenant_rollups"
@@ -154,7 +154,7 @@ class TenantRollupDB(Base):
     uniques: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class TenantDailyRollupDB(Base):
+class TenantDailyRollup(Base):
     """Tenant figures per UTC day: long ranges read whole days here and only their ragged
     local-midnight edges from the 15-minute buckets."""
 

@@ -25,7 +25,7 @@ LEAD_STATUSES = (
 SUPPRESSION_REASONS = ("unsubscribed", "bounced", "spam_reported", "manual")
 
 
-class LeadDB(IdMixin, TenantOwnedMixin, Base):
+class Lead(IdMixin, TenantOwnedMixin, Base):
     """A prospect of one tenant; the email is unique per tenant, case-insensitively."""
 
     __tablename__ = "leads"
@@ -48,7 +48,7 @@ class LeadDB(IdMixin, TenantOwnedMixin, Base):
     last_engaged_at: Mapped[datetime | None]
 
 
-class SuppressionDB(IdMixin, TenantOwnedMixin, Base):
+class Suppression(IdMixin, TenantOwnedMixin, Base):
     """An email address no campaign of the tenant may enrol (unsubscribed, bounced, manual)."""
 
     __tablename__ = "lead_suppressions"

@@ -23,7 +23,7 @@ class Role(enum.StrEnum):
         return {"user": 1, "manager": 2, "admin": 3}[self.value]
 
 
-class UserDB(IdMixin, TenantOwnedMixin, Base):
+class User(IdMixin, TenantOwnedMixin, Base):
     """A person who signs in to one tenant."""
 
     __tablename__ = "users"

@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.core.ids import utcnow
-from artisan.models.api_key import ApiKeyDB
-from artisan.models.campaign import CampaignDB
-from artisan.models.lead import LeadDB
+from artisan.models.api_key import ApiKey
+from artisan.models.campaign import Campaign
+from artisan.models.lead import Lead
 from artisan.models.tenant import Plan
-from artisan.models.user import UserDB
+from artisan.models.user import User
 from artisan.models.webhook import WebhookEndpoint
 
 LimitedResource = Literal["users", "leads", "campaigns", "api_keys", "webhooks"]
@@ -49,12 +49,12 @@ Counter = Callable[[AsyncSession, uuid.UUID], Awaitable[int]]
 
 
 async def _count_active_users(session: AsyncSession, tenant_id: uuid.UUID) -> int:
-    query = select(func.count()).where(UserDB.tenant_id == tenant_id, UserDB.is_active.is_(True))
+    query = select(func.count()).where(User.tenant_id == tenant_id, User.is_active.is_(True))
     return int((await session.execute(query)).scalar_one())
 
 
 async def _count_leads(session: AsyncSession, tenant_id: uuid.UUID) -> int:
-    query = select(func.count()).select_from(LeadDB).where(LeadDB.tenant_id == tenant_id)
+    query = select(func.count()).select_from(Lead).where(Lead.tenant_id == tenant_id)
     return int((await session.execute(query)).scalar_one())
 
 
@@ -62,8 +62,8 @@ async def _count_campaigns(session: AsyncSession, tenant_id: uuid.UUID) -> int:
     # Archived campaigns keep their history but no longer take a place in the plan.
     query = (
         select(func.count())
-        .select_from(CampaignDB)
-        .where(CampaignDB.tenant_id == tenant_id, CampaignDB.status != "archived")
+        .select_from(Campaign)
+        .where(Campaign.tenant_id == tenant_id, Campaign.status != "archived")
     )
     return int((await session.execute(query)).scalar_one())
 
@@ -71,9 +71,9 @@ async def _count_campaigns(session: AsyncSession, tenant_id: uuid.UUID) -> int:
 async def _count_live_api_keys(session: AsyncSession, tenant_id: uuid.UUID) -> int:
     # Revoked and expired keys no longer count against the plan.
     query = select(func.count()).where(
-        ApiKeyDB.tenant_id == tenant_id,
-        ApiKeyDB.revoked_at.is_(None),
-        ApiKeyDB.expires_at.is_(None) | (ApiKeyDB.expires_at > utcnow()),
+        ApiKey.tenant_id == tenant_id,
+        ApiKey.revoked_at.is_(None),
+        ApiKey.expires_at.is_(None) | (ApiKey.expires_at > utcnow()),
     )
     return int((await session.execute(query)).scalar_one())
 

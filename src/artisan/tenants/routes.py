@@ -8,9 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
-from artisan.auth.dependencies import SettingsDep, Superuser, require_tenant_role
+from artisan.auth.dependencies import Superuser, require_tenant_role
 from artisan.auth.principal import Principal
 from artisan.core.db import SessionDep
+from artisan.core.dependencies import SettingsDep
 from artisan.core.errors import problem_responses
 from artisan.core.pagination import Page, PageParams, page_params
 from artisan.models.tenant import Plan, TenantStatus

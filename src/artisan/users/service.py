@@ -18,7 +18,7 @@ from artisan.core.db import one_or_404
 from artisan.core.errors import Conflict
 from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams, paginate
-from artisan.models.user import AuthSession, Role, UserDB
+from artisan.models.user import AuthSession, Role, User
 from artisan.tenants.service import check_limit
 from artisan.users.schemas import UserInvite, UserInvited, UserOut, UserUpdate
 from artisan.webhooks.emit import emit_event
@@ -26,12 +26,12 @@ from artisan.webhooks.emit import emit_event
 INVITATION_LIFETIME = timedelta(days=7)
 
 
-def tenant_users(principal: Principal) -> Select[UserDB]:
+def tenant_users(principal: Principal) -> Select[User]:
     """Users of the principal's tenant: the one place the tenant filter is written."""
-    return select(UserDB).where(UserDB.tenant_id == principal.tenant_id)
+    return select(User).where(User.tenant_id == principal.tenant_id)
 
 
-def user_out(user: UserDB) -> UserOut:
+def user_out(user: User) -> UserOut:
     """The wire form of a user."""
     return UserOut(
         id=user.id,
@@ -50,9 +50,9 @@ def user_out(user: UserDB) -> UserOut:
 
 async def get_user(
     session: AsyncSession, principal: Principal, user_id: uuid.UUID, *, for_update: bool = False
-) -> UserDB:
+) -> User:
     """One user of the tenant; 404 for anyone else."""
-    query = tenant_users(principal).where(UserDB.id == user_id)
+    query = tenant_users(principal).where(User.id == user_id)
     return await one_or_404(session, query, "No such user", for_update=for_update)
 
 
@@ -64,19 +64,19 @@ async def list_users(
     role: Role | None,
     is_active: bool | None,
     q: str | None,
-) -> tuple[list[UserDB], str | None]:
+) -> tuple[list[User], str | None]:
     """One page of the tenant's users, newest first, with filters."""
     query = tenant_users(principal)
     if role is not None:
-        query = query.where(UserDB.role == role)
+        query = query.where(User.role == role)
     if is_active is not None:
-        query = query.where(UserDB.is_active.is_(is_active))
+        query = query.where(User.is_active.is_(is_active))
     if q:
         pattern = f"%{q.lower()}%"
         query = query.where(
-            or_(func.lower(UserDB.email).like(pattern), func.lower(UserDB.full_name).like(pattern))
+            or_(func.lower(User.email).like(pattern), func.lower(User.full_name).like(pattern))
         )
-    rows, cursor = await paginate(session, query, UserDB.id, params)
+    rows, cursor = await paginate(session, query, User.id, params)
     return list(rows), cursor
 
 
@@ -87,13 +87,13 @@ async def invite_user(
     await check_limit(session, principal.tenant_id, "users")
     email = str(data.email)
     exists = await session.execute(
-        tenant_users(principal).where(func.lower(UserDB.email) == email.lower())
+        tenant_users(principal).where(func.lower(User.email) == email.lower())
     )
     if exists.first() is not None:
         raise Conflict("A user with this email already exists", code="email_taken")
     token = "art_inv_" + secrets.token_urlsafe(32)
     expires_at = utcnow() + INVITATION_LIFETIME
-    user = UserDB(
+    user = User(
         tenant_id=principal.tenant_id,
         email=email,
         full_name=data.full_name,
@@ -130,13 +130,13 @@ async def invite_user(
     )
 
 
-async def _ensure_another_admin(session: AsyncSession, principal: Principal, user: UserDB) -> None:
+async def _ensure_another_admin(session: AsyncSession, principal: Principal, user: User) -> None:
     """Refuse a change that would leave the tenant without an active admin."""
     admins = (
         (
             await session.execute(
                 tenant_users(principal)
-                .where(UserDB.role == Role.admin, UserDB.is_active.is_(True))
+                .where(User.role == Role.admin, User.is_active.is_(True))
                 .with_for_update()
             )
         )
@@ -155,7 +155,7 @@ async def update_user(
     user_id: uuid.UUID,
     data: UserUpdate,
     authenticator: ApiKeyAuthenticator,
-) -> UserDB:
+) -> User:
     """Rename, change the role of, deactivate or reactivate a user."""
     user = await get_user(session, principal, user_id, for_update=True)
     fields = data.model_fields_set
@@ -201,7 +201,7 @@ async def update_user(
     return user
 
 
-async def _revoke_sessions(session: AsyncSession, user: UserDB, reason: str) -> None:
+async def _revoke_sessions(session: AsyncSession, user: User, reason: str) -> None:
     await session.execute(
         update(AuthSession)
         .where(AuthSession.user_id == user.id, AuthSession.tenant_id == user.tenant_id)
@@ -223,5 +223,5 @@ async def delete_user(session: AsyncSession, principal: Principal, user_id: uuid
         targets=[Target("user", str(user.id), user.email)],
     )
     await session.execute(
-        delete(UserDB).where(UserDB.id == user.id, UserDB.tenant_id == principal.tenant_id)
+        delete(User).where(User.id == user.id, User.tenant_id == principal.tenant_id)
     )

@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import AwareDatetime
 
-from artisan.auth.dependencies import SettingsDep, require_tenant_role, require_tenant_scope
+from artisan.auth.dependencies import require_tenant_role, require_tenant_scope
 from artisan.auth.principal import Principal
 from artisan.core.db import SessionDep
+from artisan.core.dependencies import SettingsDep
 from artisan.core.errors import problem_responses
 from artisan.core.pagination import Page, PageParams, page_params
 from artisan.models.webhook import DeliveryStatus
