@@ -9,7 +9,8 @@ import pytest
 from fastapi import FastAPI
 
 from artisan.campaigns.schemas import SimulationRates
-from artisan.campaigns.service import ACTIONS, simulate_events
+from artisan.campaigns.simulation import simulate_events
+from artisan.campaigns.states import ACTIONS
 from artisan.core.ids import new_id
 from artisan.models.user import Role
 from tests.campaigns.helpers import STEPS, make_campaign, make_lead

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from artisan.campaigns.lifecycle import follow_schedule
 from artisan.campaigns.scheduler import InProcessScheduler, advance_schedules
-from artisan.campaigns.service import follow_schedule
 from artisan.core.db import Database
 from tests.campaigns.helpers import make_campaign
 from tests.conftest import TEST_REDIS_URL

@@ -20,7 +20,7 @@ from artisan.auth.tokens import TokenService
 from artisan.config import Settings
 from artisan.core.context import request_meta
 from artisan.core.db import Database, enable_rls_bypass, set_tenant
-from artisan.core.errors import AppError, Conflict, Unauthorized
+from artisan.core.errors import Conflict, Unauthorized, ValidationFailed
 from artisan.core.ids import utcnow
 from artisan.models.tenant import Plan, Tenant
 from artisan.models.user import AuthSession, RefreshToken, Role, User
@@ -169,9 +169,8 @@ async def login(session: AsyncSession, kit: AuthKit, data: LoginRequest) -> Toke
             )
         raise Unauthorized("Incorrect email or password", code="invalid_credentials")
     if len(matches) > 1:
-        raise AppError(
+        raise Conflict(
             "This email belongs to several tenants; repeat with tenant_slug",
-            status=409,
             code="tenant_slug_required",
             tenant_slugs=sorted(t.slug for _, t in matches),
         )
@@ -303,7 +302,7 @@ async def mfa_enable(session: AsyncSession, kit: AuthKit, principal: Principal, 
         raise Conflict("Call /api/auth/mfa/setup first", code="mfa_not_set_up")
     step = _verify_totp(kit, user, code, utcnow())
     if step is None:
-        raise AppError("The MFA code is not valid", status=422, code="mfa_invalid")
+        raise ValidationFailed("The MFA code is not valid", code="mfa_invalid")
     user.mfa_enabled = True
     user.mfa_last_step = step
     await record(
@@ -323,10 +322,10 @@ async def mfa_disable(
     if not user.mfa_enabled:
         raise Conflict("MFA is not enabled", code="mfa_not_enabled")
     if not kit.passwords.verify(user.password_hash, password):
-        raise AppError("The password is not correct", status=422, code="invalid_password")
+        raise ValidationFailed("The password is not correct", code="invalid_password")
     step = _verify_totp(kit, user, code, utcnow())
     if step is None:
-        raise AppError("The MFA code is not valid", status=422, code="mfa_invalid")
+        raise ValidationFailed("The MFA code is not valid", code="mfa_invalid")
     user.mfa_enabled = False
     user.mfa_secret_encrypted = None
     user.mfa_last_step = None

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from artisan.auth.dependencies import require_scope
 from artisan.auth.principal import Principal
-from artisan.campaigns import service
+from artisan.campaigns import enrolment, lifecycle, service, simulation
 from artisan.campaigns.schemas import (
     CampaignCreate,
     CampaignOut,
-    CampaignStatus,
     CampaignUpdate,
     EnrolledLead,
     EnrolReport,
@@ -23,22 +23,19 @@ from artisan.campaigns.schemas import (
     SimulateOut,
     SimulateRequest,
 )
-from artisan.config import Settings
 from artisan.core.db import SessionDep
+from artisan.core.dependencies import SettingsDep
 from artisan.core.errors import problem_responses
 from artisan.core.pagination import Page, PageParams, page_params
-from artisan.events.routes import ingest_for_campaign
-from artisan.events.schemas import BatchReport
+from artisan.events import service as events_service
+from artisan.events.schemas import BatchReport, EventBatch, batch_report_response
+from artisan.models.campaign import CampaignStatus
 
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
 Reader = Annotated[Principal, Depends(require_scope("campaigns:read"))]
 Writer = Annotated[Principal, Depends(require_scope("campaigns:write"))]
+EventWriter = Annotated[Principal, Depends(require_scope("events:write"))]
 _ERRORS = problem_responses(401, 402, 403, 404, 409, 422, 429)
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 @router.post("", response_model=CampaignOut, status_code=status.HTTP_201_CREATED, responses=_ERRORS)
@@ -95,7 +92,7 @@ async def delete_campaign(
 async def _act(
     action: str, campaign_id: uuid.UUID, principal: Principal, session: SessionDep
 ) -> CampaignOut:
-    campaign = await service.transition(session, principal, campaign_id, action)
+    campaign = await lifecycle.transition(session, principal, campaign_id, action)
     return await service.campaign_out(session, campaign)
 
 
@@ -135,15 +132,15 @@ async def enrol(
     data: EnrolRequest,
     principal: Writer,
     session: SessionDep,
-    request: Request,
+    settings: SettingsDep,
 ) -> EnrolReport:
     """Enrol up to 1,000 leads; suppressed ones and those past the limit are reported instead."""
-    return await service.enrol(
+    return await enrolment.enrol(
         session,
         principal,
         campaign_id,
         data.lead_ids,
-        max_enrolments=_settings(request).campaign_max_enrolments,
+        max_enrolments=settings.campaign_max_enrolments,
     )
 
 
@@ -155,7 +152,7 @@ async def list_enrolled(
     page: Annotated[PageParams, Depends(page_params)],
 ) -> Page[EnrolledLead]:
     """List the campaign's enrolled leads, most recently enrolled first."""
-    rows, cursor = await service.list_enrolled(session, principal, campaign_id, page)
+    rows, cursor = await enrolment.list_enrolled(session, principal, campaign_id, page)
     return Page.of(rows, cursor)
 
 
@@ -172,14 +169,27 @@ async def simulate(
     campaign_id: uuid.UUID, data: SimulateRequest, principal: Writer, session: SessionDep
 ) -> SimulateOut:
     """Generate a seeded, reproducible event stream for the enrolled leads, marked simulated."""
-    return await service.simulate(session, principal, campaign_id, data)
+    return await simulation.simulate(session, principal, campaign_id, data)
 
 
-router.add_api_route(
-    "/{campaign_id}/events",
-    ingest_for_campaign,
-    methods=["POST"],
-    response_model=BatchReport,
-    tags=["events"],
-    responses=_ERRORS,
+@router.post(
+    "/{campaign_id}/events", response_model=BatchReport, tags=["events"], responses=_ERRORS
 )
+async def ingest_for_campaign(
+    campaign_id: uuid.UUID,
+    batch: EventBatch,
+    principal: EventWriter,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Response:
+    """Ingest up to 1,000 events of one campaign (`campaign_id` may be left out of each event)."""
+    await service.check_campaign(session, principal, campaign_id)
+    report = await events_service.ingest(
+        session,
+        principal.tenant_id,
+        batch.events,
+        actor=principal,
+        campaign_id=campaign_id,
+        max_future=timedelta(seconds=settings.events_max_future_seconds),
+    )
+    return batch_report_response(report)

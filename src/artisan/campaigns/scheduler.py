@@ -10,7 +10,7 @@ import asyncio
 
 import structlog
 
-from artisan.campaigns.service import due_by_schedule, follow_schedule
+from artisan.campaigns.lifecycle import due_by_schedule, follow_schedule
 from artisan.core.background import BackgroundLoop
 from artisan.core.db import Database
 

@@ -17,9 +17,10 @@ from pydantic import (
 
 from artisan.campaigns.templates import template_errors
 from artisan.leads.schemas import check_timezone
+from artisan.models.campaign import CampaignStatus
+from artisan.models.lead import LeadStatus
 
 StepChannel = Literal["email", "linkedin", "call", "task"]
-CampaignStatus = Literal["draft", "scheduled", "active", "paused", "completed", "archived"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 MAX_STEPS = 20
@@ -145,7 +146,7 @@ class CampaignOut(BaseModel):
     channels: list[str]
     steps: list[StepOut]
     schedule: dict[str, Any]
-    status: str
+    status: CampaignStatus
     allowed_actions: list[str]
     owner_id: uuid.UUID | None
     enrolled: int
@@ -185,7 +186,7 @@ class EnrolledLead(BaseModel):
     first_name: str | None
     last_name: str | None
     company: str | None
-    lead_status: str
+    lead_status: LeadStatus
     enrollment_status: str
     enrolled_at: datetime
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from asyncpg.pgproto.pgproto import UUID as CUUID
+from fastapi import Response
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -118,6 +119,12 @@ class BatchReport(BaseModel):
     duplicates: int
     rejected: int
     results: list[EventResult]
+
+
+def batch_report_response(report: BatchReport) -> Response:
+    """A batch's report as the response: built by the service from typed values, it is
+    serialised once instead of validated again against the response model."""
+    return Response(content=report.model_dump_json(), media_type="application/json")
 
 
 class EventAccepted(BaseModel):

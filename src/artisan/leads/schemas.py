@@ -9,16 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
-LeadStatus = Literal[
-    "new",
-    "contacted",
-    "replied",
-    "interested",
-    "not_interested",
-    "meeting_booked",
-    "bounced",
-    "unsubscribed",
-]
+from artisan.models.lead import LeadStatus
+
 SuppressionReason = Literal["unsubscribed", "bounced", "spam_reported", "manual"]
 MAX_IMPORT_ROWS = 1000
 MAX_CUSTOM_FIELDS = 50
@@ -102,7 +94,7 @@ class LeadOut(BaseModel):
     linkedin_url: str | None
     timezone: str | None
     custom_fields: dict[str, Any]
-    status: str
+    status: LeadStatus
     source: str | None
     suppressed: bool = False
     last_engaged_at: datetime | None

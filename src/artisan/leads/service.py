@@ -10,14 +10,15 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, delete, func, or_, select, text
+from sqlalchemy import Select, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.audit.recorder import Target, record
 from artisan.auth.principal import Principal
 from artisan.campaigns import hooks
-from artisan.core.errors import Conflict, NotFound, ValidationFailed
+from artisan.core.db import one_or_404
+from artisan.core.errors import Conflict, ValidationFailed
 from artisan.core.ids import new_id
 from artisan.core.pagination import PageParams, paginate
 from artisan.leads.schemas import (
@@ -45,6 +46,16 @@ LEAD_FIELDS = (
     "status",
     "source",
 )
+
+
+def tenant_leads(principal: Principal) -> Select[Lead]:
+    """The tenant's leads: the one place the tenant filter is written."""
+    return select(Lead).where(Lead.tenant_id == principal.tenant_id)
+
+
+def tenant_suppressions(principal: Principal) -> Select[Suppression]:
+    """The tenant's suppression list: the one place its tenant filter is written."""
+    return select(Suppression).where(Suppression.tenant_id == principal.tenant_id)
 
 
 def lead_out(lead: Lead, *, suppressed: bool = False) -> LeadOut:
@@ -81,12 +92,21 @@ async def is_suppressed(session: AsyncSession, tenant_id: uuid.UUID, email: str)
     return (await session.execute(query)).first() is not None
 
 
-async def _email_taken(
-    session: AsyncSession, tenant_id: uuid.UUID, email: str, *, other_than: uuid.UUID | None = None
-) -> bool:
-    query = select(Lead.id).where(
-        Lead.tenant_id == tenant_id, func.lower(Lead.email) == email.lower()
+def _with_email(principal: Principal, *emails: str) -> Select[Lead]:
+    """The tenant's leads with one of these addresses, compared case-insensitively."""
+    return tenant_leads(principal).where(
+        func.lower(Lead.email).in_([email.lower() for email in emails])
     )
+
+
+async def _email_taken(
+    session: AsyncSession,
+    principal: Principal,
+    email: str,
+    *,
+    other_than: uuid.UUID | None = None,
+) -> bool:
+    query = _with_email(principal, email).with_only_columns(Lead.id)
     if other_than is not None:
         query = query.where(Lead.id != other_than)
     return (await session.execute(query)).first() is not None
@@ -96,7 +116,7 @@ async def create_lead(session: AsyncSession, principal: Principal, data: LeadCre
     """Create one lead; a taken email is a 409 and the plan's lead limit applies."""
     tenant_id = principal.tenant_id
     await check_limit(session, tenant_id, "leads")
-    if await _email_taken(session, tenant_id, data.email):
+    if await _email_taken(session, principal, data.email):
         raise Conflict(f"A lead with the email {data.email} exists", code="lead_exists")
     values = data.model_dump(exclude={"email"}, exclude_none=True)
     lead = Lead(tenant_id=tenant_id, email=data.email, **values)
@@ -116,13 +136,8 @@ async def get_lead(
     session: AsyncSession, principal: Principal, lead_id: uuid.UUID, *, for_update: bool = False
 ) -> Lead:
     """A lead of the principal's tenant; 404 for anything else."""
-    query = select(Lead).where(Lead.id == lead_id, Lead.tenant_id == principal.tenant_id)
-    if for_update:
-        query = query.with_for_update()
-    lead = (await session.execute(query)).scalar_one_or_none()
-    if lead is None:
-        raise NotFound("No such lead")
-    return lead
+    query = tenant_leads(principal).where(Lead.id == lead_id)
+    return await one_or_404(session, query, "No such lead", for_update=for_update)
 
 
 async def update_lead(
@@ -134,7 +149,7 @@ async def update_lead(
     if "email" in changes:
         if changes["email"] is None:
             raise ValidationFailed("email cannot be removed", code="email_required")
-        if await _email_taken(session, lead.tenant_id, changes["email"], other_than=lead.id):
+        if await _email_taken(session, principal, changes["email"], other_than=lead.id):
             raise Conflict(f"A lead with the email {changes['email']} exists", code="lead_exists")
     if changes.get("status", "") is None:
         raise ValidationFailed("status cannot be removed", code="status_required")
@@ -172,7 +187,7 @@ async def delete_lead(session: AsyncSession, principal: Principal, lead_id: uuid
 
 
 def lead_list_query(
-    tenant_id: uuid.UUID,
+    principal: Principal,
     *,
     status: str | None,
     source: str | None,
@@ -182,7 +197,7 @@ def lead_list_query(
     created_before: datetime | None,
 ) -> Select[Any]:
     """The tenant's leads with the list filters applied."""
-    query = select(Lead).where(Lead.tenant_id == tenant_id)
+    query = tenant_leads(principal)
     if status is not None:
         query = query.where(Lead.status == status)
     if source is not None:
@@ -211,9 +226,7 @@ async def list_leads(
     session: AsyncSession, principal: Principal, params: PageParams, **filters: Any
 ) -> tuple[list[Lead], str | None]:
     """One page of the tenant's leads, newest first."""
-    rows, cursor = await paginate(
-        session, lead_list_query(principal.tenant_id, **filters), Lead.id, params
-    )
+    rows, cursor = await paginate(session, lead_list_query(principal, **filters), Lead.id, params)
     return list(rows), cursor
 
 
@@ -275,13 +288,7 @@ async def import_leads(
 
     # Lock the tenant first so concurrent imports cannot both pass the plan's limit.
     tenant = await get_tenant(session, tenant_id, for_update=True)
-    existing_rows = (
-        await session.execute(
-            select(Lead).where(Lead.tenant_id == tenant_id, func.lower(Lead.email).in_(list(seen)))
-        )
-        if seen
-        else None
-    )
+    existing_rows = await session.execute(_with_email(principal, *seen)) if seen else None
     existing = (
         {lead.email.lower(): lead for lead in existing_rows.scalars()} if existing_rows else {}
     )
@@ -471,11 +478,7 @@ async def suppress(
     """Suppress an address by hand; an address already suppressed is a 409."""
     tenant_id = principal.tenant_id
     lead_id = (
-        await session.execute(
-            select(Lead.id).where(
-                Lead.tenant_id == tenant_id, func.lower(Lead.email) == data.email.lower()
-            )
-        )
+        await session.execute(_with_email(principal, data.email).with_only_columns(Lead.id))
     ).scalar_one_or_none()
     if not await add_suppression(
         session, tenant_id, data.email, data.reason, note=data.note, lead_id=lead_id
@@ -483,9 +486,7 @@ async def suppress(
         raise Conflict(f"{data.email} is already suppressed", code="already_suppressed")
     row = (
         await session.execute(
-            select(Suppression).where(
-                Suppression.tenant_id == tenant_id, Suppression.email == data.email.lower()
-            )
+            tenant_suppressions(principal).where(Suppression.email == data.email.lower())
         )
     ).scalar_one()
     await record(
@@ -503,7 +504,7 @@ async def list_suppressions(
     session: AsyncSession, principal: Principal, params: PageParams, reason: str | None
 ) -> tuple[list[Suppression], str | None]:
     """One page of the suppression list, newest first."""
-    query = select(Suppression).where(Suppression.tenant_id == principal.tenant_id)
+    query = tenant_suppressions(principal)
     if reason is not None:
         query = query.where(Suppression.reason == reason)
     rows, cursor = await paginate(session, query, Suppression.id, params)
@@ -514,15 +515,10 @@ async def unsuppress(
     session: AsyncSession, principal: Principal, suppression_id: uuid.UUID
 ) -> None:
     """Take an address off the suppression list."""
-    row = (
-        await session.execute(
-            delete(Suppression)
-            .where(Suppression.id == suppression_id, Suppression.tenant_id == principal.tenant_id)
-            .returning(Suppression.email, Suppression.reason)
-        )
-    ).first()
-    if row is None:
-        raise NotFound("No such suppression")
+    query = tenant_suppressions(principal).where(Suppression.id == suppression_id)
+    row = await one_or_404(session, query, "No such suppression", for_update=True)
+    await session.delete(row)
+    await session.flush()
     await record(
         session,
         "lead.unsuppressed",

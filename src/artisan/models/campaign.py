@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 from typing import Any
@@ -10,9 +11,18 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from artisan.models.base import Base, IdMixin, TenantOwnedMixin
+from artisan.models.base import Base, IdMixin, TenantOwnedMixin, text_enum
 
-CAMPAIGN_STATUSES = ("draft", "scheduled", "active", "paused", "completed", "archived")
+
+class CampaignStatus(enum.StrEnum):
+    """Where a campaign is in its lifecycle."""
+
+    draft = "draft"
+    scheduled = "scheduled"
+    active = "active"
+    paused = "paused"
+    completed = "completed"
+    archived = "archived"
 
 
 class Campaign(IdMixin, TenantOwnedMixin, Base):
@@ -27,7 +37,9 @@ class Campaign(IdMixin, TenantOwnedMixin, Base):
     # The sequence is read and written whole with its campaign, so it lives beside it.
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, default=list)
     schedule: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    status: Mapped[str] = mapped_column(String(16), default="draft")
+    status: Mapped[CampaignStatus] = mapped_column(
+        text_enum(CampaignStatus, 16), default=CampaignStatus.draft
+    )
     owner_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )

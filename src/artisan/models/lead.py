@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 from typing import Any
@@ -10,19 +11,20 @@ from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from artisan.models.base import Base, IdMixin, TenantOwnedMixin
+from artisan.models.base import Base, IdMixin, TenantOwnedMixin, text_enum
 
-LEAD_STATUSES = (
-    "new",
-    "contacted",
-    "replied",
-    "interested",
-    "not_interested",
-    "meeting_booked",
-    "bounced",
-    "unsubscribed",
-)
-SUPPRESSION_REASONS = ("unsubscribed", "bounced", "spam_reported", "manual")
+
+class LeadStatus(enum.StrEnum):
+    """Where a lead stands with the tenant; engagement events move it forward."""
+
+    new = "new"
+    contacted = "contacted"
+    replied = "replied"
+    interested = "interested"
+    not_interested = "not_interested"
+    meeting_booked = "meeting_booked"
+    bounced = "bounced"
+    unsubscribed = "unsubscribed"
 
 
 class Lead(IdMixin, TenantOwnedMixin, Base):
@@ -43,7 +45,7 @@ class Lead(IdMixin, TenantOwnedMixin, Base):
     linkedin_url: Mapped[str | None] = mapped_column(String(500))
     timezone: Mapped[str | None] = mapped_column(String(64))
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    status: Mapped[str] = mapped_column(String(32), default="new")
+    status: Mapped[LeadStatus] = mapped_column(text_enum(LeadStatus, 32), default=LeadStatus.new)
     source: Mapped[str | None] = mapped_column(String(100))
     last_engaged_at: Mapped[datetime | None]
 

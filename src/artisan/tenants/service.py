@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from artisan.audit.recorder import Actor, Target, record
 from artisan.auth.principal import Principal
 from artisan.core.db import one_or_404
-from artisan.core.errors import AppError, Conflict
+from artisan.core.errors import Conflict, Forbidden
 from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams, paginate
 from artisan.models.tenant import Plan, Tenant, TenantStatus
@@ -116,10 +116,9 @@ async def check_limit(
     limit = effective_limits(tenant.plan, tenant.limit_overrides)[resource]
     current = await COUNTERS[resource](session, tenant_id)
     if current + adding > limit:
-        raise AppError(
+        raise Forbidden(
             f"The {tenant.plan.value} plan allows {limit} {resource.replace('_', ' ')}; "
             f"{current} exist",
-            status=403,
             code="plan_limit_reached",
             resource=resource,
             limit=limit,
