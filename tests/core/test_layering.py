@@ -212,6 +212,23 @@ def test_routes_and_tasks_are_imported_only_by_their_assembler() -> None:
     )
 
 
+def test_only_domain_events_modules_emit_webhooks() -> None:
+    # A domain's facts are announced from one place, its domain_events.py, with typed payloads;
+    # inside webhooks/, endpoint health announces its own.
+    emit = f"{PACKAGE}.webhooks.emit"
+    offending = [
+        str(i)
+        for i in _all_imports()
+        if i.target == emit
+        and _layer(i.source) != "webhooks"
+        and not i.source.endswith(".domain_events")
+        and i.source not in ASSEMBLERS
+    ]
+    assert not offending, _report(
+        "outside webhooks/, only a domain's domain_events.py imports webhooks.emit", offending
+    )
+
+
 def test_no_domain_imports_the_assemblers() -> None:
     offending = [
         str(i)

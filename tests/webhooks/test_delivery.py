@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from artisan.core.errors import PayloadTooLarge
 from artisan.webhooks.emit import emit_event, emit_events
 from artisan.webhooks.engine import DeliveryEngine
+from artisan.webhooks.events import WebhookTest
 from artisan.webhooks.sender_pool import deliver_batch, drain
 from tests.conftest import client_for
 from tests.factories import Account, signed_in_user
@@ -108,6 +109,11 @@ async def test_emit_refuses_bad_events(wh_app: FastAPI, admin: Account) -> None:
             await emit_event(session, admin.tenant_id, "no.such", {})
         with pytest.raises(pydantic.ValidationError):
             await emit_event(session, admin.tenant_id, "campaign.launched", {"name": 1})
+        # A typed payload must be the model its event type declares.
+        with pytest.raises(TypeError, match=r"a campaign\.launched payload is a CampaignLifecycle"):
+            await emit_event(
+                session, admin.tenant_id, "campaign.launched", WebhookTest(endpoint_id=uuid.uuid4())
+            )
 
 
 async def test_payload_limit(app_factory: Callable[..., FastAPI], receiver: Receiver) -> None:

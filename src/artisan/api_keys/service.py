@@ -10,7 +10,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from artisan.api_keys import keys
+from artisan.api_keys import domain_events, keys
 from artisan.api_keys.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -28,7 +28,6 @@ from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams, paginate
 from artisan.models.api_key import ApiKey
 from artisan.tenants.service import check_limit
-from artisan.webhooks.emit import emit_event
 
 
 def key_out(key: ApiKey) -> ApiKeyOut:
@@ -106,33 +105,16 @@ async def forget_keys_of_creator(
         _invalidate_after_commit(session, authenticator, key_id)
 
 
-def _tenant_keys(principal: Principal) -> Select[ApiKey]:
+def tenant_keys(principal: Principal) -> Select[ApiKey]:
+    """The tenant's keys: the one place the tenant filter is written."""
     return select(ApiKey).where(ApiKey.tenant_id == principal.tenant_id)
-
-
-async def _emit_key_event(
-    session: AsyncSession, principal: Principal, key: ApiKey, event_type: str
-) -> None:
-    """Tell the tenant's webhook endpoints about a key's lifecycle (never the secret)."""
-    await emit_event(
-        session,
-        principal.tenant_id,
-        event_type,
-        {
-            "api_key_id": key.id,
-            "name": key.name,
-            "prefix": key.display_prefix,
-            "scopes": list(key.scopes),
-            "actor_id": principal.user_id,
-        },
-    )
 
 
 async def get_key(
     session: AsyncSession, principal: Principal, key_id: uuid.UUID, *, for_update: bool = False
 ) -> ApiKey:
     """One of the tenant's keys; 404 for any other."""
-    query = _tenant_keys(principal).where(ApiKey.id == key_id)
+    query = tenant_keys(principal).where(ApiKey.id == key_id)
     return await one_or_404(session, query, "No such API key", for_update=for_update)
 
 
@@ -140,7 +122,7 @@ async def list_keys(
     session: AsyncSession, principal: Principal, params: PageParams, *, include_revoked: bool
 ) -> tuple[list[ApiKey], str | None]:
     """One page of the tenant's keys, newest first."""
-    query = _tenant_keys(principal)
+    query = tenant_keys(principal)
     if not include_revoked:
         query = query.where(ApiKey.revoked_at.is_(None))
     rows, cursor = await paginate(session, query, ApiKey.id, params)
@@ -201,7 +183,7 @@ async def create_key(
         request_count=0,
     )
     minted = await _insert_with_fresh_secret(session, authenticator, key)
-    await _emit_key_event(session, principal, key, "api_key.created")
+    await domain_events.key_created(session, key, actor_id=principal.user_id)
     await record(
         session,
         "api_key.created",
@@ -316,7 +298,7 @@ async def revoke_key(
         return
     key.revoked_at = utcnow()
     key.previous_secret_expires_at = None
-    await _emit_key_event(session, principal, key, "api_key.revoked")
+    await domain_events.key_revoked(session, key, actor_id=principal.user_id)
     await record(
         session,
         "api_key.revoked",

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.audit.recorder import record
 from artisan.auth.principal import Principal
-from artisan.campaigns import hooks
+from artisan.campaigns import domain_events
 from artisan.campaigns.schemas import EnrolledLead, EnrolReport
 from artisan.campaigns.service import campaign_target, enrolled_counts, get_campaign
 from artisan.campaigns.states import CLOSED
@@ -104,9 +104,7 @@ async def enrol(
                 "over_limit": len(report.over_limit),
             },
         )
-        await hooks.leads_enrolled(
-            session, campaign.tenant_id, campaign_id=campaign.id, lead_ids=report.enrolled
-        )
+        await domain_events.leads_enrolled(session, campaign, report.enrolled)
     return report
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.audit.recorder import SYSTEM, Actor, record
 from artisan.auth.principal import Principal
-from artisan.campaigns import hooks
+from artisan.campaigns import domain_events
 from artisan.campaigns.service import campaign_target, get_campaign
 from artisan.campaigns.states import (
     ACTIONS,
@@ -100,15 +100,8 @@ async def _move(
         targets=[campaign_target(campaign)],
         metadata=metadata,
     )
-    await hooks.campaign_status_changed(
-        session,
-        campaign.tenant_id,
-        campaign_id=campaign.id,
-        name=campaign.name,
-        previous_status=previous,
-        status=target,
-        actor_id=actor_id,
-        event_type=webhook_event,
+    await domain_events.campaign_moved(
+        session, campaign, previous=previous, actor_id=actor_id, event_type=webhook_event
     )
 
 

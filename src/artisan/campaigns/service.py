@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.audit.recorder import Target, record
 from artisan.auth.principal import Principal
-from artisan.campaigns import hooks
+from artisan.campaigns import domain_events
 from artisan.campaigns.schemas import (
     CampaignCreate,
     CampaignOut,
@@ -164,14 +164,7 @@ async def create_campaign(
         actor=principal,
         targets=[campaign_target(campaign)],
     )
-    await hooks.campaign_created(
-        session,
-        tenant_id,
-        campaign_id=campaign.id,
-        name=campaign.name,
-        status=campaign.status,
-        actor_id=principal.user_id,
-    )
+    await domain_events.campaign_created(session, campaign, actor_id=principal.user_id)
     return campaign
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+# Rollup buckets are 15 minutes long, counted from here (every zone's offset is a multiple), and
+# no event is older.
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 EVENT_TYPES: dict[str, str] = {
     "email.sent": "An email of a step was sent",
     "email.delivered": "The receiving server accepted it (when the sender reports deliveries)",

@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.audit.recorder import Target, record
 from artisan.auth.principal import Principal
-from artisan.campaigns import hooks
 from artisan.core.db import one_or_404
 from artisan.core.errors import Conflict, ValidationFailed
 from artisan.core.ids import new_id
 from artisan.core.pagination import PageParams, paginate
+from artisan.leads import domain_events
 from artisan.leads.schemas import (
     MAX_IMPORT_ROWS,
     ImportReport,
@@ -128,7 +128,7 @@ async def create_lead(session: AsyncSession, principal: Principal, data: LeadCre
     await record(
         session, "lead.created", tenant_id=tenant_id, actor=principal, targets=[_target(lead)]
     )
-    await hooks.leads_created(session, tenant_id, [(lead.id, lead.email)])
+    await domain_events.leads_created(session, tenant_id, [(lead.id, lead.email)])
     return lead
 
 
@@ -170,7 +170,7 @@ async def update_lead(
             metadata={"changed": sorted(changes)},
         )
     if lead.status != previous_status:
-        await hooks.lead_states_changed(
+        await domain_events.lead_statuses_changed(
             session, lead.tenant_id, [(lead.id, previous_status, lead.status)], cause="manual"
         )
     return lead
@@ -338,7 +338,9 @@ async def import_leads(
         # A concurrent import may have taken an address between our read and our insert.
         lost = {v["email"].lower() for v in to_create} - {row.email.lower() for row in inserted}
         skipped += len(lost)
-        await hooks.leads_created(session, tenant_id, [(row.id, row.email) for row in inserted])
+        await domain_events.leads_created(
+            session, tenant_id, [(row.id, row.email) for row in inserted]
+        )
     await session.flush()
     rejected.sort(key=lambda r: r.row)
     report = ImportReport(
@@ -438,7 +440,7 @@ async def add_suppression(
     )
     added = (await session.execute(statement)).first() is not None
     if added:
-        await hooks.lead_suppressed(session, tenant_id, email=email.lower(), reason=reason)
+        await domain_events.addresses_suppressed(session, tenant_id, [(email.lower(), reason)])
     return added
 
 
@@ -468,7 +470,7 @@ async def add_suppressions(
     )
     added = [(row.email, row.reason) for row in rows]
     if added:
-        await hooks.leads_suppressed(session, tenant_id, added)
+        await domain_events.addresses_suppressed(session, tenant_id, added)
     return [email for email, _ in added]
 
 

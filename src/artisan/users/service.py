@@ -20,8 +20,8 @@ from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams, paginate
 from artisan.models.user import AuthSession, Role, User
 from artisan.tenants.service import check_limit
+from artisan.users import domain_events
 from artisan.users.schemas import UserInvite, UserInvited, UserOut, UserUpdate
-from artisan.webhooks.emit import emit_event
 
 INVITATION_LIFETIME = timedelta(days=7)
 
@@ -113,18 +113,7 @@ async def invite_user(
         targets=[Target("user", str(user.id), user.email)],
         metadata={"role": user.role.value},
     )
-    await emit_event(
-        session,
-        principal.tenant_id,
-        "user.invited",
-        {
-            "user_id": user.id,
-            "email": user.email,
-            "role": user.role.value,
-            "invited_by": principal.user_id,
-            "invitation_expires_at": expires_at,
-        },
-    )
+    await domain_events.user_invited(session, user, invited_by=principal.user_id)
     return UserInvited(
         **user_out(user).model_dump(), invitation_token=token, invitation_expires_at=expires_at
     )

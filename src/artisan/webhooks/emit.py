@@ -1,4 +1,4 @@
-"""`emit_event`: the one function every domain calls to send an event to a tenant's endpoints."""
+"""`emit_event` and `emit_events`: a domain's events to its tenant's endpoints, in its transaction."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pydantic import BaseModel
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -87,14 +88,26 @@ def _context(session: AsyncSession) -> WebhookContext:
     )
 
 
-def validate_payload(event_type: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+# A domain's builders pass the typed payload model of their event; tests and tools may pass
+# its fields as a mapping, validated against the same model.
+Payload = BaseModel | Mapping[str, Any]
+
+
+def validate_payload(event_type: str, payload: Payload) -> dict[str, Any]:
     """The payload checked against the event type's model, in its JSON form."""
     if event_type not in EVENTS:
         raise ValueError(
             f"unknown webhook event type {event_type!r}; declare it in webhooks/events.py"
         )
     model = EVENTS.get(event_type).payload
-    data: dict[str, Any] = model.model_validate(dict(payload)).model_dump(mode="json")
+    if isinstance(payload, BaseModel):
+        if not isinstance(payload, model):
+            raise TypeError(
+                f"a {event_type} payload is a {model.__name__}, not a {type(payload).__name__}"
+            )
+        data: dict[str, Any] = payload.model_dump(mode="json")
+    else:
+        data = model.model_validate(dict(payload)).model_dump(mode="json")
     return data
 
 
@@ -102,7 +115,7 @@ async def enqueue_message(
     session: AsyncSession,
     tenant_id: uuid.UUID,
     event_type: str,
-    payload: Mapping[str, Any],
+    payload: Payload,
     endpoint_ids: Sequence[uuid.UUID],
     *,
     trigger: str = "scheduled",
@@ -117,7 +130,7 @@ async def enqueue_message(
 async def enqueue_messages(
     session: AsyncSession,
     tenant_id: uuid.UUID,
-    items: Sequence[tuple[str, Mapping[str, Any], Sequence[uuid.UUID]]],
+    items: Sequence[tuple[str, Payload, Sequence[uuid.UUID]]],
     *,
     trigger: str = "scheduled",
     validated: bool = False,
@@ -130,7 +143,11 @@ async def enqueue_messages(
     context = _context(session)
     checked: list[tuple[str, dict[str, Any], str, int, Sequence[uuid.UUID]]] = []
     for event_type, payload, endpoint_ids in items:
-        data = dict(payload) if validated else validate_payload(event_type, payload)
+        data = (
+            dict(payload)
+            if validated and isinstance(payload, Mapping)
+            else validate_payload(event_type, payload)
+        )
         text_form = json.dumps(data, separators=(",", ":"))
         size = len(text_form.encode())
         if size > context.max_payload_bytes:
@@ -202,13 +219,14 @@ def dispatch_after_commit(session: AsyncSession, delivery_ids: Sequence[uuid.UUI
 
 
 async def emit_event(
-    session: AsyncSession, tenant_id: uuid.UUID, event_type: str, payload: Mapping[str, Any]
+    session: AsyncSession, tenant_id: uuid.UUID, event_type: str, payload: Payload
 ) -> WebhookMessage | None:
     """Emit an event in the caller's transaction: a message and a delivery per subscribed endpoint.
 
     Nothing is sent before the transaction commits, and nothing is written when no enabled
-    endpoint subscribes. An unknown event type or a payload that does not match the event's
-    schema is a programming error (ValueError / pydantic ValidationError).
+    endpoint subscribes. An unknown event type, a payload model of another event or fields that
+    do not match the event's model are programming errors (ValueError, TypeError, pydantic's
+    ValidationError).
     """
     messages = await emit_events(session, tenant_id, [(event_type, payload)])
     return messages[0] if messages else None
@@ -217,7 +235,7 @@ async def emit_event(
 async def emit_events(
     session: AsyncSession,
     tenant_id: uuid.UUID,
-    events: Sequence[tuple[str, Mapping[str, Any]]],
+    events: Sequence[tuple[str, Payload]],
 ) -> list[WebhookMessage]:
     """Emit several events of one tenant, reading its endpoints once (bulk ingestion paths)."""
     # Every event is checked, even one nobody subscribes to: a bad event is a programming error.
@@ -233,7 +251,7 @@ async def emit_events(
             )
         )
     ).all()
-    planned: list[tuple[str, Mapping[str, Any], Sequence[uuid.UUID]]] = []
+    planned: list[tuple[str, Payload, Sequence[uuid.UUID]]] = []
     for event_type, data in checked:
         subscribed = [
             endpoint_id for endpoint_id, patterns in rows if matches(patterns, event_type)

@@ -22,6 +22,7 @@ from artisan.config import Settings
 from artisan.core.ids import utcnow
 from artisan.models.webhook import WebhookEndpoint
 from artisan.webhooks.emit import emit_event
+from artisan.webhooks.events import WebhookEndpointDisabled
 
 log = structlog.get_logger(__name__)
 
@@ -121,10 +122,8 @@ async def disable_endpoint(session: AsyncSession, endpoint: WebhookEndpoint, rea
         targets=[Target("webhook_endpoint", str(endpoint.id), endpoint.url)],
         metadata={"reason": reason},
     )
-    await emit_event(
-        session,
-        endpoint.tenant_id,
-        "webhook_endpoint.disabled",
-        {"endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason, "disabled_at": now},
+    payload = WebhookEndpointDisabled(
+        endpoint_id=endpoint.id, url=endpoint.url, reason=reason, disabled_at=now
     )
+    await emit_event(session, endpoint.tenant_id, "webhook_endpoint.disabled", payload)
     log.warning("webhook_endpoint_disabled", endpoint_id=str(endpoint.id), reason=reason)

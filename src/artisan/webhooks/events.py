@@ -1,7 +1,7 @@
 """Every event type the platform emits, declared by domain: the one place the catalogue grows.
 
-A domain adds its payload models and `EventType` entries here and calls `emit_event` from its
-service in the transaction of the change; the payload is validated against the model.
+A domain adds its payload models and `EventType` entries here; its `domain_events.py` builds the
+typed payloads and emits them in the transaction of the change.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ class _Payload(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-# --- campaigns ---------------------------------------------------------------------------------
+# --- campaigns, leads, engagement -------------------------------------------------------------
 class CampaignLifecycle(_Payload):
     """A campaign changed state."""
 
@@ -60,7 +60,6 @@ class MeetingBooked(LeadEvent):
     calendar_url: str | None = None
 
 
-# --- api keys, users ---------------------------------------------------------------------------
 class LeadStatusChanged(LeadEvent):
     """A lead's status moved (an engagement event or a manual edit)."""
 
@@ -86,6 +85,7 @@ class CampaignLeadsEnrolled(_Payload):
     occurred_at: datetime
 
 
+# --- api keys, users ---------------------------------------------------------------------------
 class ApiKeyEvent(_Payload):
     """An API key was created or revoked (never carries the key itself)."""
 

@@ -19,7 +19,7 @@ from artisan.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelive
 from artisan.tenants.service import check_limit
 from artisan.webhooks.attempts import webhook_id
 from artisan.webhooks.emit import dispatch_after_commit, enqueue_message
-from artisan.webhooks.events import EVENTS
+from artisan.webhooks.events import EVENTS, WebhookTest
 from artisan.webhooks.schemas import (
     AttemptOut,
     DeliveryDetail,
@@ -376,7 +376,7 @@ async def send_test(
         session,
         principal.tenant_id,
         "webhook.test",
-        {"endpoint_id": endpoint.id},
+        WebhookTest(endpoint_id=endpoint.id),
         [endpoint.id],
         trigger="test",
     )
