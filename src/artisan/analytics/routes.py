@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from artisan.analytics import service
+from artisan.analytics.ranges import make_range
 from artisan.analytics.schemas import (
     CampaignReport,
     ChannelsReport,
@@ -90,7 +91,7 @@ async def timeseries(
     compare: bool = False,
 ) -> Timeseries:
     """Time series of a metric."""
-    rng = service.make_range(start, end, timezone)
+    rng = make_range(start, end, timezone)
     return await service.timeseries(
         session,
         principal,
@@ -132,7 +133,7 @@ async def funnel(
     chosen: list[str] = list(steps) if steps else list(service.DEFAULT_FUNNEL)
     if len(chosen) < 2 or len(chosen) > 10 or len(set(chosen)) != len(chosen):
         raise ValidationFailed("A funnel has 2 to 10 distinct steps", code="invalid_funnel")
-    rng = service.make_range(start, end, timezone)
+    rng = make_range(start, end, timezone)
     return await service.funnel(
         session,
         principal,
@@ -161,7 +162,7 @@ async def channels(
     include_simulated: SimQuery = False,
 ) -> ChannelsReport:
     """Channel breakdown."""
-    rng = service.make_range(start, end, timezone)
+    rng = make_range(start, end, timezone)
     return await service.channels(
         session,
         principal,
@@ -190,7 +191,7 @@ async def dashboard(
     include_simulated: SimQuery = False,
 ) -> Dashboard:
     """Dashboard."""
-    rng = service.make_range(start, end, timezone)
+    rng = make_range(start, end, timezone)
     return await service.dashboard(
         session, principal, rng, count=count, include_simulated=include_simulated
     )

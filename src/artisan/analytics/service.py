@@ -9,15 +9,14 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.analytics import formulas
+from artisan.analytics.ranges import MAX_BUCKETS, Range, bucket_starts
 from artisan.analytics.schemas import (
     Activity,
     Bucket,
@@ -34,107 +33,12 @@ from artisan.analytics.schemas import (
     TopCampaign,
 )
 from artisan.auth.principal import Principal
-from artisan.core.errors import NotFound, ValidationFailed
+from artisan.campaigns.service import check_campaign, get_campaign
+from artisan.core.errors import ValidationFailed
 from artisan.events.catalog import EVENT_CHANNELS, MAX_STEP, METRICS
 
-MAX_BUCKETS = 2000
-EARLIEST_DATE = date(2000, 1, 2)
-LATEST_DATE = date(2199, 12, 31)
-MAX_RANGE_DAYS = 3 * 366
 DEFAULT_FUNNEL = ("contacted", "delivered", "opened", "clicked", "replied", "meeting_booked")
 KPI_METRICS = ("contacted", "delivered", "opened", "replied", "positive_replied", "meeting_booked")
-
-
-@dataclass(frozen=True, slots=True)
-class Range:
-    """A range of local dates (inclusive) in a time zone, and its UTC bounds."""
-
-    start: date
-    end: date
-    tz: ZoneInfo
-
-    @property
-    def lower(self) -> datetime:
-        """The first instant of the range."""
-        return local_midnight(self.start, self.tz)
-
-    @property
-    def upper(self) -> datetime:
-        """The instant just after the range."""
-        return local_midnight(self.end + timedelta(days=1), self.tz)
-
-    @property
-    def days(self) -> int:
-        """How many local days the range covers."""
-        return (self.end - self.start).days + 1
-
-    def previous(self) -> Range:
-        """The period of the same length just before this one."""
-        return Range(
-            self.start - timedelta(days=self.days), self.start - timedelta(days=1), self.tz
-        )
-
-
-def local_midnight(day: date, tz: ZoneInfo) -> datetime:
-    """The instant a local date begins."""
-    # For a midnight skipped by a DST change, fold=0 reads it with the earlier offset, which is
-    # the very instant the day begins.
-    return datetime.combine(day, time(0), tzinfo=tz)
-
-
-def make_range(start: date | None, end: date | None, tz_name: str) -> Range:
-    """Validate a date range (default: the last 30 days including today)."""
-    try:
-        tz = ZoneInfo(tz_name)
-    except (KeyError, ValueError) as exc:
-        raise ValidationFailed(
-            f"{tz_name!r} is not an IANA time zone", code="invalid_timezone"
-        ) from exc
-    if end is None:
-        end = datetime.now(tz).date()
-    if start is None:
-        start = end - timedelta(days=29)
-    if end < start:
-        raise ValidationFailed("end is before start", code="invalid_range")
-    if start < EARLIEST_DATE or end > LATEST_DATE:
-        raise ValidationFailed(
-            f"Dates lie between {EARLIEST_DATE} and {LATEST_DATE}", code="invalid_range"
-        )
-    if (end - start).days + 1 > MAX_RANGE_DAYS:
-        raise ValidationFailed(
-            f"A range covers at most {MAX_RANGE_DAYS} days", code="invalid_range"
-        )
-    return Range(start, end, tz)
-
-
-def bucket_starts(rng: Range, interval: str) -> list[datetime]:
-    """Every bucket start of the range, in order, as aware local datetimes."""
-    tz = rng.tz
-    starts: list[datetime] = []
-    if interval == "hour":
-        # Step in UTC: arithmetic on zone-aware datetimes is wall-clock and would repeat or
-        # skip an hour across a DST change.
-        moment, upper = rng.lower.astimezone(UTC), rng.upper.astimezone(UTC)
-        while moment < upper:
-            starts.append(moment.astimezone(tz))
-            moment = moment + timedelta(hours=1)
-            if len(starts) > MAX_BUCKETS:
-                break
-        return starts
-    day = rng.start
-    if interval == "week":
-        day = day - timedelta(days=day.weekday())
-    elif interval == "month":
-        day = day.replace(day=1)
-    while day <= rng.end and len(starts) <= MAX_BUCKETS:
-        starts.append(local_midnight(day, tz))
-        if interval == "day":
-            day = day + timedelta(days=1)
-        elif interval == "week":
-            day = day + timedelta(days=7)
-        else:
-            day = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return starts
 
 
 async def _plan_per_request(session: AsyncSession) -> None:
@@ -157,18 +61,6 @@ def _figures(counts: Mapping[str, int]) -> dict[str, Any]:
     }
 
 
-async def _campaign(session: AsyncSession, principal: Principal, campaign_id: uuid.UUID) -> Any:
-    row = (
-        await session.execute(
-            text("SELECT id, name, status, steps FROM campaigns WHERE tenant_id = :t AND id = :c"),
-            {"t": principal.tenant_id, "c": campaign_id},
-        )
-    ).first()
-    if row is None:
-        raise NotFound("No such campaign")
-    return row
-
-
 async def campaign_report(
     session: AsyncSession,
     principal: Principal,
@@ -179,7 +71,7 @@ async def campaign_report(
 ) -> CampaignReport:
     """A campaign's all-time totals and rates, per step and per channel."""
     await _plan_per_request(session)
-    campaign = await _campaign(session, principal, campaign_id)
+    campaign = await get_campaign(session, principal, campaign_id)
     params = {"t": principal.tenant_id, "c": campaign_id, "sim": _simulated(include_simulated)}
     value = "sum(uniques)" if count == "unique" else "sum(total)"
     by_channel: dict[str, dict[str, int]] = defaultdict(dict)
@@ -305,7 +197,7 @@ async def timeseries(
     """A metric per bucket over the range, zero-filled, optionally beside the previous period."""
     await _plan_per_request(session)
     if campaign_id is not None:
-        await _campaign(session, principal, campaign_id)
+        await check_campaign(session, principal, campaign_id)
     options = {
         "metric": metric,
         "interval": interval,
@@ -353,7 +245,7 @@ async def funnel(
     the previous one and within the window of the first (each lead's first occurrences)."""
     await _plan_per_request(session)
     if campaign_id is not None:
-        await _campaign(session, principal, campaign_id)
+        await check_campaign(session, principal, campaign_id)
     window = timedelta(days=window_days)
     # Two range scans of the first occurrences' key, which carries each lead's key too: the
     # leads that entered (first step first seen in the range), and the later steps' first
@@ -494,7 +386,7 @@ async def channels(
     """Figures per channel over the range."""
     await _plan_per_request(session)
     if campaign_id is not None:
-        await _campaign(session, principal, campaign_id)
+        await check_campaign(session, principal, campaign_id)
     per_channel = await _counts_by_channel(
         session,
         principal.tenant_id,

@@ -226,6 +226,8 @@ async def _update_leads(
     session: AsyncSession, tenant_id: uuid.UUID, events: list[ValidEvent]
 ) -> dict[str, list[str]]:
     """Move the leads' statuses on and suppress bounced addresses; the status changes made."""
+    # Set-based statements on the leads' table (a batch moves hundreds of leads at once); their
+    # webhook events and suppressions still go through the leads domain.
     best: dict[uuid.UUID, tuple[str, ValidEvent]] = {}
     engaged_at: dict[uuid.UUID, datetime] = {}
     suppress: dict[uuid.UUID, str] = {}
