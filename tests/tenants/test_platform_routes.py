@@ -52,6 +52,8 @@ async def test_create_list_filter_and_get(app: FastAPI, client: httpx.AsyncClien
     assert duplicate.json()["code"] == "slug_taken"
     found = (await client.get(BASE, headers=operator.headers, params={"q": "glob"})).json()
     assert [t["slug"] for t in found["data"]] == ["globex"]
+    wildcard = (await client.get(BASE, headers=operator.headers, params={"q": "%"})).json()
+    assert wildcard["data"] == []
     by_plan = (
         await client.get(BASE, headers=operator.headers, params={"plan": "enterprise"})
     ).json()

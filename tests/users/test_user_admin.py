@@ -84,6 +84,10 @@ async def test_list_filters(app: FastAPI, client: httpx.AsyncClient) -> None:
     assert [u["email"] for u in active] == ["bob@example.com"]
     search = (await client.get(url, headers=admin.headers, params={"q": "ALI"})).json()["data"]
     assert [u["email"] for u in search] == ["alice@example.com"]
+    # Wildcards are searched for literally: `%` and `_` match no one here.
+    for wildcard in ("%", "_"):
+        found = await client.get(url, headers=admin.headers, params={"q": wildcard})
+        assert found.json()["data"] == [], wildcard
     assert all("password_hash" not in u and "mfa_secret_encrypted" not in u for u in by_role)
     bad = await client.get(url, headers=admin.headers, params={"role": "emperor"})
     assert bad.status_code == 422

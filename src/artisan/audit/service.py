@@ -25,7 +25,7 @@ from artisan.audit.schemas import (
 from artisan.core.db import one_or_404
 from artisan.core.errors import ValidationFailed
 from artisan.core.ids import utcnow
-from artisan.core.pagination import PageParams
+from artisan.core.pagination import LIKE_ESCAPE, PageParams, contains_pattern
 from artisan.models.audit import (
     SEARCH_TEXT_SQL,
     AuditCheckpoint,
@@ -53,10 +53,6 @@ def decode_cursor(cursor: str) -> int:
     if len(raw) != 8:
         raise ValidationFailed("The cursor is not valid", code="invalid_cursor")
     return int.from_bytes(raw, "big")
-
-
-def _like_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def filter_conditions(tenant_id: uuid.UUID, filters: AuditFilters) -> list[ColumnElement[bool]]:
@@ -87,8 +83,8 @@ def filter_conditions(tenant_id: uuid.UUID, filters: AuditFilters) -> list[Colum
     if filters.until is not None:
         conditions.append(log.occurred_at < filters.until)
     if filters.q is not None:
-        pattern = f"%{_like_escape(filters.q)}%"
-        conditions.append(literal_column(SEARCH_TEXT_SQL).ilike(pattern, escape="\\"))
+        pattern = contains_pattern(filters.q)
+        conditions.append(literal_column(SEARCH_TEXT_SQL).ilike(pattern, escape=LIKE_ESCAPE))
     return conditions
 
 

@@ -28,7 +28,7 @@ from artisan.campaigns.states import EDITABLE, allowed_actions
 from artisan.campaigns.templates import render
 from artisan.core.db import one_or_404
 from artisan.core.errors import Conflict, ValidationFailed
-from artisan.core.pagination import PageParams, paginate
+from artisan.core.pagination import LIKE_ESCAPE, PageParams, contains_pattern, paginate
 from artisan.leads.service import get_lead
 from artisan.models.campaign import Campaign, CampaignStatus, Enrollment
 from artisan.models.user import User
@@ -181,8 +181,7 @@ async def list_campaigns(
     if status is not None:
         query = query.where(Campaign.status == status)
     if q:
-        escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(func.lower(Campaign.name).like(f"%{escaped}%", escape="\\"))
+        query = query.where(func.lower(Campaign.name).like(contains_pattern(q), escape=LIKE_ESCAPE))
     rows, cursor = await paginate(session, query, Campaign.id, params)
     return list(rows), cursor
 

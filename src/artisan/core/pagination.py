@@ -1,4 +1,5 @@
-"""Keyset pagination: `?limit=&cursor=` in, `{data, next_cursor, has_more}` out."""
+"""Lists: keyset pagination (`?limit=&cursor=` in, `{data, next_cursor, has_more}` out) and the
+text-search filter every list shares."""
 
 from __future__ import annotations
 
@@ -19,6 +20,14 @@ from artisan.core.errors import ValidationFailed
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+LIKE_ESCAPE = "\\"
+
+
+def contains_pattern(text: str) -> str:
+    """A lower-cased `LIKE` pattern finding `text` anywhere, its `%` and `_` taken literally
+    (compare with `escape=LIKE_ESCAPE`)."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 class Page(BaseModel, Generic[T]):

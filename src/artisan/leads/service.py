@@ -19,7 +19,7 @@ from artisan.auth.principal import Principal
 from artisan.core.db import one_or_404
 from artisan.core.errors import Conflict, ValidationFailed
 from artisan.core.ids import new_id
-from artisan.core.pagination import PageParams, paginate
+from artisan.core.pagination import LIKE_ESCAPE, PageParams, contains_pattern, paginate
 from artisan.leads import domain_events
 from artisan.leads.schemas import (
     MAX_IMPORT_ROWS,
@@ -209,14 +209,13 @@ def lead_list_query(
     if created_before is not None:
         query = query.where(Lead.created_at < created_before)
     if q:
-        escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{escaped}%"
+        pattern = contains_pattern(q)
         query = query.where(
             or_(
-                func.lower(Lead.email).like(pattern, escape="\\"),
-                func.lower(func.coalesce(Lead.first_name, "")).like(pattern, escape="\\"),
-                func.lower(func.coalesce(Lead.last_name, "")).like(pattern, escape="\\"),
-                func.lower(func.coalesce(Lead.company, "")).like(pattern, escape="\\"),
+                func.lower(Lead.email).like(pattern, escape=LIKE_ESCAPE),
+                func.lower(func.coalesce(Lead.first_name, "")).like(pattern, escape=LIKE_ESCAPE),
+                func.lower(func.coalesce(Lead.last_name, "")).like(pattern, escape=LIKE_ESCAPE),
+                func.lower(func.coalesce(Lead.company, "")).like(pattern, escape=LIKE_ESCAPE),
             )
         )
     return query

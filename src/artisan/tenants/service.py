@@ -14,7 +14,7 @@ from artisan.auth.principal import Principal
 from artisan.core.db import one_or_404
 from artisan.core.errors import Conflict, Forbidden
 from artisan.core.ids import utcnow
-from artisan.core.pagination import PageParams, paginate
+from artisan.core.pagination import LIKE_ESCAPE, PageParams, contains_pattern, paginate
 from artisan.models.tenant import Plan, Tenant, TenantStatus
 from artisan.tenants.limits import (
     COUNTERS,
@@ -277,8 +277,13 @@ def tenant_list_query(
     if plan is not None:
         query = query.where(Tenant.plan == plan)
     if q:
-        pattern = f"%{q.lower()}%"
-        query = query.where(or_(func.lower(Tenant.name).like(pattern), Tenant.slug.like(pattern)))
+        pattern = contains_pattern(q)
+        query = query.where(
+            or_(
+                func.lower(Tenant.name).like(pattern, escape=LIKE_ESCAPE),
+                Tenant.slug.like(pattern, escape=LIKE_ESCAPE),
+            )
+        )
     return query
 
 

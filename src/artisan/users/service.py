@@ -17,7 +17,7 @@ from artisan.auth.tokens import TokenService
 from artisan.core.db import one_or_404
 from artisan.core.errors import Conflict
 from artisan.core.ids import utcnow
-from artisan.core.pagination import PageParams, paginate
+from artisan.core.pagination import LIKE_ESCAPE, PageParams, contains_pattern, paginate
 from artisan.models.user import AuthSession, Role, User
 from artisan.tenants.service import check_limit
 from artisan.users import domain_events
@@ -72,9 +72,12 @@ async def list_users(
     if is_active is not None:
         query = query.where(User.is_active.is_(is_active))
     if q:
-        pattern = f"%{q.lower()}%"
+        pattern = contains_pattern(q)
         query = query.where(
-            or_(func.lower(User.email).like(pattern), func.lower(User.full_name).like(pattern))
+            or_(
+                func.lower(User.email).like(pattern, escape=LIKE_ESCAPE),
+                func.lower(User.full_name).like(pattern, escape=LIKE_ESCAPE),
+            )
         )
     rows, cursor = await paginate(session, query, User.id, params)
     return list(rows), cursor
