@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from artisan.api_keys.verifier import Authenticator
-from artisan.auth.dependencies import require_tenant_role
+from artisan.auth.dependencies import TokensDep, require_tenant_role
 from artisan.auth.principal import Principal
 from artisan.core.db import SessionDep
 from artisan.core.errors import problem_responses
@@ -45,10 +45,10 @@ async def invite_user(
     data: UserInvite,
     principal: TenantAdmin,
     session: SessionDep,
-    request: Request,
+    tokens: TokensDep,
 ) -> UserInvited:
     """Invite a user with a role; the response carries the one-time invitation token."""
-    return await service.invite_user(session, principal, request.app.state.tokens, data)
+    return await service.invite_user(session, principal, tokens, data)
 
 
 @router.get("/{user_id}", response_model=UserOut, responses=_ERRORS)
