@@ -16,15 +16,17 @@ from artisan.models.campaign import Campaign, CampaignStatus
 from artisan.webhooks.emit import emit_event
 from artisan.webhooks.events import CampaignLeadsEnrolled, CampaignLifecycle
 
-S = CampaignStatus
 # Status moves and the event each announces: a resume and a pause by their pair, the others by
 # where they lead.
-_MOVE_EVENTS = {(S.paused, S.active): "campaign.resumed", (S.active, S.paused): "campaign.paused"}
+_MOVE_EVENTS = {
+    (CampaignStatus.paused, CampaignStatus.active): "campaign.resumed",
+    (CampaignStatus.active, CampaignStatus.paused): "campaign.paused",
+}
 _ARRIVAL_EVENTS = {
-    S.scheduled: "campaign.launched",
-    S.active: "campaign.launched",
-    S.completed: "campaign.completed",
-    S.archived: "campaign.archived",
+    CampaignStatus.scheduled: "campaign.launched",
+    CampaignStatus.active: "campaign.launched",
+    CampaignStatus.completed: "campaign.completed",
+    CampaignStatus.archived: "campaign.archived",
 }
 
 

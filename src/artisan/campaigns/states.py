@@ -9,23 +9,27 @@ from __future__ import annotations
 
 from artisan.models.campaign import CampaignStatus
 
-S = CampaignStatus
-
 TRANSITIONS: dict[CampaignStatus, set[CampaignStatus]] = {
-    S.draft: {S.scheduled, S.active},
-    S.scheduled: {S.active},
-    S.active: {S.paused, S.completed},
-    S.paused: {S.active, S.completed},
-    S.completed: {S.archived},
-    S.archived: set(),
+    CampaignStatus.draft: {CampaignStatus.scheduled, CampaignStatus.active},
+    CampaignStatus.scheduled: {CampaignStatus.active},
+    CampaignStatus.active: {CampaignStatus.paused, CampaignStatus.completed},
+    CampaignStatus.paused: {CampaignStatus.active, CampaignStatus.completed},
+    CampaignStatus.completed: {CampaignStatus.archived},
+    CampaignStatus.archived: set(),
 }
 # Each action names the statuses it may start from and where it leads.
 ACTIONS: dict[str, dict[CampaignStatus, CampaignStatus]] = {
-    "launch": {S.draft: S.active, S.scheduled: S.active},
-    "pause": {S.active: S.paused},
-    "resume": {S.paused: S.active},
-    "complete": {S.active: S.completed, S.paused: S.completed},
-    "archive": {S.completed: S.archived},
+    "launch": {
+        CampaignStatus.draft: CampaignStatus.active,
+        CampaignStatus.scheduled: CampaignStatus.active,
+    },
+    "pause": {CampaignStatus.active: CampaignStatus.paused},
+    "resume": {CampaignStatus.paused: CampaignStatus.active},
+    "complete": {
+        CampaignStatus.active: CampaignStatus.completed,
+        CampaignStatus.paused: CampaignStatus.completed,
+    },
+    "archive": {CampaignStatus.completed: CampaignStatus.archived},
 }
 AUDIT_ACTIONS = {
     "launch": "campaign.launched",
@@ -34,13 +38,20 @@ AUDIT_ACTIONS = {
     "complete": "campaign.completed",
     "archive": "campaign.archived",
 }
-EDITABLE = frozenset({S.draft, S.scheduled, S.active, S.paused})
+EDITABLE = frozenset(
+    {CampaignStatus.draft, CampaignStatus.scheduled, CampaignStatus.active, CampaignStatus.paused}
+)
 # Campaigns that take no new leads.
-CLOSED = frozenset({S.completed, S.archived})
+CLOSED = frozenset({CampaignStatus.completed, CampaignStatus.archived})
 # What the schedule job does: (from statuses, the schedule's time reached, to, audit action).
 SCHEDULED_MOVES: tuple[tuple[frozenset[CampaignStatus], str, CampaignStatus, str], ...] = (
-    (frozenset({S.scheduled}), "start_at", S.active, "campaign.started"),
-    (frozenset({S.active, S.paused}), "end_at", S.completed, "campaign.completed"),
+    (frozenset({CampaignStatus.scheduled}), "start_at", CampaignStatus.active, "campaign.started"),
+    (
+        frozenset({CampaignStatus.active, CampaignStatus.paused}),
+        "end_at",
+        CampaignStatus.completed,
+        "campaign.completed",
+    ),
 )
 
 
