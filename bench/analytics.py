@@ -168,8 +168,9 @@ async def seed(conn: asyncpg.Connection, args: argparse.Namespace, settings: Set
         tenant_id = uuid.uuid4()
         slug = f"bench-{index}"
         await conn.execute(
-            "INSERT INTO tenants (id, name, slug, plan, status, limit_overrides, feature_flags, "
-            "settings) VALUES ($1, $2, $3, 'enterprise', 'active', '{}', '{}', '{}')",
+            "INSERT INTO tenants (id, name, slug, plan, status, limit_overrides, "
+            "feature_flag_overrides, settings) "
+            "VALUES ($1, $2, $3, 'enterprise', 'active', '{}', '{}', '{}')",
             tenant_id,
             f"Bench {index}",
             slug,

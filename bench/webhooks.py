@@ -164,7 +164,7 @@ async def setup_tenant(database: Database, base: str, endpoints: int) -> uuid.UU
     box = SecretBox(SECRET_KEY)
     async with database.transaction(bypass_rls=True) as session:
         tenant = Tenant(name="Bench", slug=f"bench-{uuid.uuid4().hex[:6]}", plan=Plan.enterprise)
-        tenant.limit_overrides, tenant.feature_flags, tenant.settings = {}, {}, {}
+        tenant.limit_overrides, tenant.feature_flag_overrides, tenant.settings = {}, {}, {}
         session.add(tenant)
         await session.flush()
         for n in range(endpoints):

@@ -30,13 +30,15 @@ def _async_url(url: str) -> str:
     return Settings(database_url=url).database_url or url
 
 
-async def _recreate_database(url: str) -> None:
+async def recreate_database(url: str, *, drop_only: bool = False) -> None:
+    """Drop the database of `url` and (unless `drop_only`) create it again, empty."""
     target = make_url(url)
     admin = create_async_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
-            await conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+            if not drop_only:
+                await conn.execute(text(f'CREATE DATABASE "{target.database}"'))
     finally:
         await admin.dispose()
 
@@ -45,7 +47,7 @@ async def _recreate_database(url: str) -> None:
 async def database_url() -> str:
     """A fresh test database with the schema built by the migrations."""
     url = _async_url(TEST_DATABASE_URL)
-    await _recreate_database(url)
+    await recreate_database(url)
     migrate(Settings(database_url=url))
     return url
 

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from artisan.core.db import Database
 from artisan.models.tenant import Plan, Tenant, TenantStatus
 from artisan.models.user import Role, User
-from artisan.tenants.schemas import FeatureFlags, TenantSettings
+from artisan.tenants.schemas import TenantSettings
 
 DEFAULT_PASSWORD = "correct horse battery staple"
 
@@ -38,6 +38,7 @@ async def make_tenant(
     trial_ends_at: datetime | None = None,
     status: TenantStatus = TenantStatus.active,
     limit_overrides: dict[str, int] | None = None,
+    feature_flag_overrides: dict[str, bool] | None = None,
 ) -> Tenant:
     """A tenant row."""
     database: Database = app.state.database
@@ -49,7 +50,7 @@ async def make_tenant(
             plan=plan,
             status=status,
             limit_overrides=limit_overrides or {},
-            feature_flags=FeatureFlags().model_dump(),
+            feature_flag_overrides=feature_flag_overrides or {},
             settings=TenantSettings().model_dump(),
             trial_ends_at=trial_ends_at,
         )

@@ -27,6 +27,7 @@ from artisan.core.errors import Conflict, Forbidden, ValidationFailed
 from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams, paginate
 from artisan.models.api_key import ApiKey
+from artisan.tenants.features import require_feature
 from artisan.tenants.service import check_limit
 
 
@@ -167,6 +168,7 @@ async def create_key(
     data: ApiKeyCreate,
 ) -> ApiKeyCreated:
     """Issue a key; the response is the only place its secret ever appears."""
+    require_feature(principal.tenant, "api_access")
     _ensure_scopes_allowed(principal, data.scopes)
     if data.expires_at is not None and data.expires_at <= utcnow():
         raise ValidationFailed("expires_at must be in the future", code="expiry_in_past")

@@ -33,6 +33,7 @@ from artisan.core.ratelimit import RateLimiter, RateLimitResult
 from artisan.models.api_key import ApiKey
 from artisan.models.tenant import Plan, TenantStatus
 from artisan.models.user import Role, User
+from artisan.tenants.features import FeatureDisabled, enabled_features
 
 log = structlog.get_logger(__name__)
 
@@ -45,7 +46,7 @@ FAILURE_POLICY = "api_key_failure"
 # suspended or deleted tenant's keys stop on the very next request, cache or not.
 _BIND_TENANT = text(
     "SELECT set_config('app.tenant_id', :tenant_text, true) AS bound, "
-    "t.slug, t.plan, t.status, t.trial_ends_at, t.deleted_at "
+    "t.slug, t.plan, t.status, t.trial_ends_at, t.deleted_at, t.feature_flag_overrides "
     "FROM tenants t WHERE t.id = :tenant_id"
 )
 # A SECURITY DEFINER function (see the migration): finds a digest's tenant before any tenant
@@ -162,6 +163,10 @@ class ApiKeyAuthenticator:
             entry, tenant = await self._verify(session, limiter, presented, ip)
         except KeyRefused as refused:
             await self._refuse(limiter, ip, refused)
+        if "api_access" not in tenant.features:
+            # A valid key of a tenant without API access: a clear refusal, not a bad credential.
+            API_KEY_VERIFICATIONS.labels("feature_disabled").inc()
+            raise FeatureDisabled("api_access")
         API_KEY_VERIFICATIONS.labels("success").inc()
         if entry.rate_limit_per_minute is not None:
             result = await limiter.enforce(
@@ -213,12 +218,14 @@ class ApiKeyAuthenticator:
         if row is None or row.deleted_at is not None or row.status != TenantStatus.active.value:
             raise KeyRefused("tenant_inactive", entry)
         session.info["tenant_id"] = tenant_id
+        plan = Plan(row.plan)
         return TenantContext(
             id=tenant_id,
             slug=row.slug,
-            plan=Plan(row.plan),
+            plan=plan,
             status=TenantStatus(row.status),
             trial_ends_at=row.trial_ends_at,
+            features=enabled_features(plan, row.feature_flag_overrides),
         )
 
     async def _load(self, session: AsyncSession, digest: str) -> tuple[VerifiedKey, TenantContext]:

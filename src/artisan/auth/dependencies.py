@@ -23,6 +23,7 @@ from artisan.core.network import client_ip
 from artisan.core.ratelimit import RateLimiter
 from artisan.models.tenant import Tenant, TenantStatus
 from artisan.models.user import AuthSession, Role, User
+from artisan.tenants.features import enabled_features
 
 if TYPE_CHECKING:
     from artisan.api_keys.verifier import ApiKeyAuthenticator
@@ -53,6 +54,7 @@ def tenant_context(tenant: Tenant) -> TenantContext:
         plan=tenant.plan,
         status=tenant.status,
         trial_ends_at=tenant.trial_ends_at,
+        features=enabled_features(tenant.plan, tenant.feature_flag_overrides),
     )
 
 

@@ -20,6 +20,8 @@ class TenantContext:
     plan: Plan
     status: TenantStatus
     trial_ends_at: datetime | None
+    # The feature flags that are on (tenants/features.py).
+    features: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from artisan.core.errors import Conflict
 from artisan.events.schemas import BatchReport
 from artisan.events.service import ingest
 from artisan.models.campaign import Enrollment
+from artisan.tenants.features import require_feature
 
 # Simulated events may lie up to two years ahead (a campaign's whole planned run).
 SIMULATION_HORIZON = timedelta(days=366 * 2)
@@ -118,6 +119,7 @@ async def simulate(
     session: AsyncSession, principal: Principal, campaign_id: uuid.UUID, data: SimulateRequest
 ) -> SimulateOut:
     """Generate and ingest simulated events for the enrolled leads (idempotent per seed)."""
+    require_feature(principal.tenant, "campaign_simulation")
     campaign = await get_campaign(session, principal, campaign_id)
     if not campaign.steps:
         raise Conflict("A campaign needs at least one step to simulate", code="campaign_incomplete")

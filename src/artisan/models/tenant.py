@@ -40,7 +40,8 @@ class Tenant(IdMixin, Base):
         default=TenantStatus.active,
     )
     limit_overrides: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
-    feature_flags: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # A platform operator's overrides of the plan's feature flags (tenants/features.py).
+    feature_flag_overrides: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     settings: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     trial_ends_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]

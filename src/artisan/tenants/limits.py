@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.core.ids import utcnow
 from artisan.models.api_key import ApiKey
-from artisan.models.campaign import Campaign
+from artisan.models.campaign import Campaign, CampaignStatus
 from artisan.models.lead import Lead
 from artisan.models.tenant import Plan
 from artisan.models.user import User
@@ -63,7 +63,7 @@ async def _count_campaigns(session: AsyncSession, tenant_id: uuid.UUID) -> int:
     query = (
         select(func.count())
         .select_from(Campaign)
-        .where(Campaign.tenant_id == tenant_id, Campaign.status != "archived")
+        .where(Campaign.tenant_id == tenant_id, Campaign.status != CampaignStatus.archived)
     )
     return int((await session.execute(query)).scalar_one())
 

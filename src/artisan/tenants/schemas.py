@@ -11,19 +11,11 @@ from zoneinfo import available_timezones
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from artisan.models.tenant import Plan, TenantStatus
+from artisan.tenants.features import FEATURES
 from artisan.tenants.limits import LimitedResource
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 _TIMEZONES = frozenset(available_timezones())
-
-FEATURE_FLAGS: dict[str, str] = {
-    "ai_assistant": "The AI assistant answers questions from product docs",
-    "llm_workflows": "LLM workflows (enrichment, drafting, objections, meetings, calls)",
-    "campaign_simulation": "Simulated event streams for campaigns",
-    "webhooks": "Outgoing webhooks",
-    "api_access": "API keys for external integrations",
-    "beta_analytics": "Early analytics reports",
-}
 
 
 class TenantSettings(BaseModel):
@@ -46,16 +38,30 @@ class TenantSettings(BaseModel):
 
 
 class FeatureFlags(BaseModel):
-    """Feature switches by name; only catalogued flags exist."""
+    """Every feature flag and whether it is on for the tenant: its plan's defaults with the
+    platform operator's overrides (read-only for tenant admins)."""
+
+    api_access: bool = Field(description=FEATURES["api_access"])
+    webhooks: bool = Field(description=FEATURES["webhooks"])
+    campaign_simulation: bool = Field(description=FEATURES["campaign_simulation"])
+    ai_assistant: bool = Field(description=FEATURES["ai_assistant"])
+    llm_workflows: bool = Field(description=FEATURES["llm_workflows"])
+
+
+class FeatureFlagOverrides(BaseModel):
+    """A platform operator's overrides of the plan's flags; a flag left out follows the plan."""
 
     model_config = ConfigDict(extra="forbid")
 
-    ai_assistant: bool = True
-    llm_workflows: bool = True
-    campaign_simulation: bool = True
-    webhooks: bool = True
-    api_access: bool = True
-    beta_analytics: bool = False
+    api_access: bool | None = None
+    webhooks: bool | None = None
+    campaign_simulation: bool | None = None
+    ai_assistant: bool | None = None
+    llm_workflows: bool | None = None
+
+    def stored(self) -> dict[str, bool]:
+        """The overrides as stored: only the flags that were given a value."""
+        return {flag: value for flag, value in self.model_dump().items() if value is not None}
 
 
 LimitOverrides = dict[LimitedResource, Annotated[int, Field(ge=0, le=100_000_000)]]
@@ -74,6 +80,9 @@ class TenantOut(BaseModel):
     limits: dict[str, int]
     limit_overrides: dict[str, int]
     feature_flags: FeatureFlags
+    feature_flag_overrides: dict[str, bool] = Field(
+        description="The platform operator's overrides of the plan's flags"
+    )
     settings: TenantSettings
     trial_ends_at: datetime | None
     deleted_at: datetime | None
@@ -88,7 +97,6 @@ class TenantAdminUpdate(BaseModel):
 
     name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
     settings: TenantSettings | None = None
-    feature_flags: FeatureFlags | None = None
 
 
 class TenantCreate(BaseModel):
@@ -101,6 +109,7 @@ class TenantCreate(BaseModel):
     plan: Plan = Plan.free
     trial_days: Annotated[int | None, Field(ge=0, le=365)] = None
     limit_overrides: LimitOverrides = Field(default_factory=dict)
+    feature_flag_overrides: FeatureFlagOverrides = Field(default_factory=FeatureFlagOverrides)
 
 
 class TenantPlatformUpdate(BaseModel):
@@ -114,7 +123,9 @@ class TenantPlatformUpdate(BaseModel):
     limit_overrides: LimitOverrides | None = None
     trial_ends_at: datetime | None = None
     settings: TenantSettings | None = None
-    feature_flags: FeatureFlags | None = None
+    feature_flag_overrides: FeatureFlagOverrides | None = Field(
+        default=None, description="Replaces the overrides; a flag left out follows the plan"
+    )
 
 
 class UsageItem(BaseModel):

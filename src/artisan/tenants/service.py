@@ -16,6 +16,7 @@ from artisan.core.errors import Conflict, Forbidden
 from artisan.core.ids import utcnow
 from artisan.core.pagination import LIKE_ESCAPE, PageParams, contains_pattern, paginate
 from artisan.models.tenant import Plan, Tenant, TenantStatus
+from artisan.tenants.features import flag_values
 from artisan.tenants.limits import (
     COUNTERS,
     LIMITED_RESOURCES,
@@ -45,7 +46,8 @@ def tenant_out(tenant: Tenant) -> TenantOut:
         status=tenant.status,
         limits=dict(effective_limits(tenant.plan, tenant.limit_overrides)),
         limit_overrides=dict(tenant.limit_overrides or {}),
-        feature_flags=FeatureFlags.model_validate(tenant.feature_flags or {}),
+        feature_flags=FeatureFlags(**flag_values(tenant.plan, tenant.feature_flag_overrides)),
+        feature_flag_overrides=dict(tenant.feature_flag_overrides or {}),
         settings=TenantSettings.model_validate(tenant.settings or {}),
         trial_ends_at=tenant.trial_ends_at,
         deleted_at=tenant.deleted_at,
@@ -75,6 +77,7 @@ async def create_tenant(
     plan: Plan,
     trial_days: int | None,
     limit_overrides: dict[str, int] | None = None,
+    feature_flag_overrides: dict[str, bool] | None = None,
 ) -> Tenant:
     """Create a tenant; an explicit slug that is taken is a 409."""
     if slug is None:
@@ -87,7 +90,7 @@ async def create_tenant(
         plan=plan,
         status=TenantStatus.active,
         limit_overrides=dict(limit_overrides or {}),
-        feature_flags=FeatureFlags().model_dump(),
+        feature_flag_overrides=dict(feature_flag_overrides or {}),
         settings=TenantSettings().model_dump(),
         trial_ends_at=utcnow() + timedelta(days=trial_days) if trial_days else None,
     )
@@ -150,7 +153,7 @@ def _changed(before: object, after: object) -> bool:
 async def update_as_admin(
     session: AsyncSession, principal: Principal, data: TenantAdminUpdate
 ) -> Tenant:
-    """Apply a tenant admin's change to name, settings or feature flags."""
+    """Apply a tenant admin's change to name or settings (flags are the operator's)."""
     tenant = await get_tenant(session, principal.tenant_id, for_update=True)
     changes: dict[str, object] = {}
     if data.name is not None and _changed(tenant.name, data.name):
@@ -160,11 +163,6 @@ async def update_as_admin(
         if _changed(tenant.settings, merged):
             tenant.settings = merged
             changes["settings"] = sorted(data.settings.model_fields_set)
-    if data.feature_flags is not None:
-        flags = data.feature_flags.model_dump()
-        if _changed(tenant.feature_flags, flags):
-            tenant.feature_flags = flags
-            changes["feature_flags"] = flags
     if changes:
         await record(
             session,
@@ -205,15 +203,19 @@ async def update_as_operator(
         tenant.limit_overrides = {str(k): v for k, v in (data.limit_overrides or {}).items()}
     if "settings" in fields and data.settings is not None:
         tenant.settings = data.settings.model_dump()
-    if "feature_flags" in fields and data.feature_flags is not None:
-        tenant.feature_flags = data.feature_flags.model_dump()
+    metadata: dict[str, object] = {"changed": sorted(fields)}
+    if "feature_flag_overrides" in fields:
+        overrides = data.feature_flag_overrides
+        tenant.feature_flag_overrides = overrides.stored() if overrides is not None else {}
+        # Which features a tenant could use, and since when, is worth its own record.
+        metadata["feature_flag_overrides"] = tenant.feature_flag_overrides
     await record(
         session,
         "tenant.updated",
         tenant_id=tenant.id,
         actor=operator_actor(principal),
         targets=[Target("tenant", str(tenant.id), tenant.name)],
-        metadata={"changed": sorted(fields)},
+        metadata=metadata,
     )
     await session.flush()
     await session.refresh(tenant)
@@ -313,6 +315,7 @@ async def platform_create(
         plan=data.plan,
         trial_days=data.trial_days,
         limit_overrides={str(k): v for k, v in data.limit_overrides.items()},
+        feature_flag_overrides=data.feature_flag_overrides.stored(),
     )
     await record(
         session,

@@ -17,11 +17,14 @@ from artisan.core.bulk import ColumnArrays, unnest_named
 from artisan.core.db import Database, on_commit
 from artisan.core.errors import PayloadTooLarge
 from artisan.core.ids import new_bulk_id, new_id, utcnow
+from artisan.models.tenant import Tenant
 from artisan.models.webhook import WebhookEndpoint, WebhookMessage
+from artisan.tenants.features import feature_sql
 from artisan.webhooks.catalogue import matches
 from artisan.webhooks.events import EVENTS
 
 SESSION_KEY = "webhooks"
+_WEBHOOKS_ON = text(feature_sql("webhooks", "tenants"))
 PENDING_KEY = "webhook_pending_deliveries"
 
 _MESSAGE_COLUMNS = {
@@ -244,10 +247,15 @@ async def emit_events(
     ]
     if not checked:
         return []
+    # A tenant without the webhooks feature has, in effect, no endpoint: nothing is written.
     rows = (
         await session.execute(
-            select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
-                WebhookEndpoint.tenant_id == tenant_id, WebhookEndpoint.enabled.is_(True)
+            select(WebhookEndpoint.id, WebhookEndpoint.event_types)
+            .join(Tenant, Tenant.id == WebhookEndpoint.tenant_id)
+            .where(
+                WebhookEndpoint.tenant_id == tenant_id,
+                WebhookEndpoint.enabled.is_(True),
+                _WEBHOOKS_ON,
             )
         )
     ).all()

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import text
 
 from artisan.core.bulk import unnest_numbered
+from artisan.tenants.features import feature_sql
 
 # The due deliveries are walked in the due index's order and the endpoint is checked row by row
 # (a scalar sub-select, which the planner cannot turn into a join), so a claim stops at its
@@ -23,10 +24,11 @@ WITH due AS (
     WHERE {selection}
       AND d.next_attempt_at <= now()
       AND (d.lease_until IS NULL OR d.lease_until < now())
-      AND (SELECT e.enabled AND (NOT e.ordered OR NOT EXISTS (
+      AND (SELECT e.enabled AND {webhooks_on} AND (NOT e.ordered OR NOT EXISTS (
               SELECT 1 FROM webhook_deliveries p
               WHERE p.endpoint_id = d.endpoint_id AND p.status = 'pending' AND p.id < d.id))
-           FROM webhook_endpoints e WHERE e.id = d.endpoint_id)
+           FROM webhook_endpoints e JOIN tenants t ON t.id = e.tenant_id
+           WHERE e.id = d.endpoint_id)
     ORDER BY d.next_attempt_at
     LIMIT $1
     FOR UPDATE OF d SKIP LOCKED
@@ -44,9 +46,11 @@ _DUE = "d.status = 'pending'"
 # index's predicate, so the planner cannot walk that whole index filtering on the ids instead:
 # right after a burst, with statistics not yet updated, it did, once per task message.
 _GIVEN = "d.id = ANY(CAST($4 AS uuid[])) AND d.status::text = 'pending'"
-# The claim of anything due, and of only the ids given as $4.
-CLAIM_DUE_SQL = _CLAIM_TEMPLATE.format(selection=_DUE)
-CLAIM_GIVEN_SQL = _CLAIM_TEMPLATE.format(selection=_GIVEN)
+# The claim of anything due, and of only the ids given as $4. A tenant without the webhooks
+# feature keeps its deliveries pending: they go out once the feature returns.
+WEBHOOKS_ON = feature_sql("webhooks", "t")
+CLAIM_DUE_SQL = _CLAIM_TEMPLATE.format(selection=_DUE, webhooks_on=WEBHOOKS_ON)
+CLAIM_GIVEN_SQL = _CLAIM_TEMPLATE.format(selection=_GIVEN, webhooks_on=WEBHOOKS_ON)
 
 
 DELIVERY_COLUMNS = {

@@ -15,29 +15,30 @@ from artisan.core.background import BackgroundLoop
 from artisan.core.db import Database, on_commit
 from artisan.webhooks.emit import Dispatcher
 from artisan.webhooks.engine import DeliveryEngine
-from artisan.webhooks.engine_sql import prefer_index_scan
+from artisan.webhooks.engine_sql import WEBHOOKS_ON, prefer_index_scan
 from artisan.webhooks.sender_pool import deliver_batch
 
 log = structlog.get_logger(__name__)
 
 SWEEP_LIMIT = 10_000
 
-_SWEEP_SQL = """
+_SWEEP_SQL = f"""
 WITH lost AS (
     SELECT d.id FROM webhook_deliveries d
     JOIN webhook_endpoints e ON e.id = d.endpoint_id
+    JOIN tenants t ON t.id = e.tenant_id
     WHERE d.status = 'pending'
       AND d.next_attempt_at <= now()
       AND (d.lease_until IS NULL OR d.lease_until < now())
       AND (d.enqueued_at IS NULL OR d.enqueued_at < now() - make_interval(secs => :requeue))
-      AND e.enabled
+      AND e.enabled AND {WEBHOOKS_ON}
     ORDER BY d.next_attempt_at
     LIMIT :limit
     FOR UPDATE OF d SKIP LOCKED
 )
 UPDATE webhook_deliveries d SET enqueued_at = now() FROM lost WHERE d.id = lost.id
 RETURNING d.id
-"""
+"""  # noqa: S608 - the feature condition is built from the constant flag catalogue
 
 _PURGE_SQL = """
 WITH old AS (

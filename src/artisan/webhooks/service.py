@@ -16,6 +16,7 @@ from artisan.core.errors import Conflict, ValidationFailed
 from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams, paginate
 from artisan.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from artisan.tenants.features import require_feature
 from artisan.tenants.service import check_limit
 from artisan.webhooks.attempts import webhook_id
 from artisan.webhooks.emit import dispatch_after_commit, enqueue_message
@@ -134,6 +135,7 @@ async def create_endpoint(
     session: AsyncSession, principal: Principal, settings: Settings, data: WebhookCreate
 ) -> tuple[WebhookEndpoint, str]:
     """Create an endpoint with a new secret (returned once, here)."""
+    require_feature(principal.tenant, "webhooks")
     url = _check_url(settings, data.url)
     patterns = _check_event_types(data.event_types)
     await check_limit(session, principal.tenant_id, "webhooks")
@@ -295,6 +297,7 @@ async def replay_delivery(
     session: AsyncSession, principal: Principal, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
 ) -> WebhookDelivery:
     """Send one delivery again, as one new attempt with the same `webhook-id`."""
+    require_feature(principal.tenant, "webhooks")
     endpoint = await get_endpoint(session, principal, endpoint_id)
     _ensure_enabled(endpoint)
     delivery = await _get_delivery(session, endpoint, delivery_id, for_update=True)
@@ -327,6 +330,7 @@ async def recover_deliveries(
     until: datetime | None,
 ) -> int:
     """Send again every failed delivery of the endpoint created in [since, until)."""
+    require_feature(principal.tenant, "webhooks")
     endpoint = await get_endpoint(session, principal, endpoint_id)
     _ensure_enabled(endpoint)
     now = utcnow()
@@ -370,6 +374,7 @@ async def send_test(
     session: AsyncSession, principal: Principal, endpoint_id: uuid.UUID
 ) -> WebhookDelivery:
     """Send a `webhook.test` event to this endpoint only."""
+    require_feature(principal.tenant, "webhooks")
     endpoint = await get_endpoint(session, principal, endpoint_id)
     _ensure_enabled(endpoint)
     _, ids = await enqueue_message(
