@@ -33,6 +33,7 @@ from artisan.core.middleware import (
     BodySizeLimitMiddleware,
     HTTPSRedirectMiddleware,
     RequestContextMiddleware,
+    RetryTransientMiddleware,
 )
 from artisan.core.ratelimit import RateLimiter
 from artisan.events.routes import router as events_router
@@ -139,6 +140,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         )
     middleware.append(Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_size))
+    # Innermost: a replayed request passes the body limit and every other layer only once.
+    middleware.append(Middleware(RetryTransientMiddleware))
 
     app = FastAPI(
         title=settings.app_name,

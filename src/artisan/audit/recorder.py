@@ -8,11 +8,13 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 import structlog
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from artisan.audit.catalogue import ACTION_PATTERN, is_catalogued
 from artisan.audit.chain import GENESIS_HASH, entry_hash, personal_digest
@@ -69,6 +71,8 @@ class AuditConfig:
 
 SYSTEM = Actor(type="system", id=None, label="system")
 SESSION_KEY = "audit_config"
+# The entries a transaction recorded and has not yet appended to their chains.
+PENDING_KEY = "audit_pending"
 
 
 def install_audit(database: Database, settings: Settings) -> None:
@@ -129,47 +133,48 @@ def clean_metadata(metadata: Mapping[str, Any] | None, max_bytes: int) -> dict[s
     return cleaned
 
 
-async def chain_head(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[int, str]:
+_TARGET_COLUMNS = {"id": "uuid", "log_seq": "bigint", "target_type": "text", "target_id": "text"}
+_INSERT_TARGETS = text(
+    f"INSERT INTO {AuditEntryTarget.__tablename__} "  # noqa: S608 - constant names
+    "(id, tenant_id, log_seq, target_type, target_id) "
+    "SELECT v.id, :tenant_id, v.log_seq, v.target_type, v.target_id "
+    f"FROM {unnest_named(_TARGET_COLUMNS)}"
+)
+_LOCK_CHAIN = text("SELECT pg_advisory_xact_lock(:ns, hashtext(:tenant))")
+_CHAIN_HEAD = text(
+    "SELECT seq, hash FROM audit_log WHERE tenant_id = :tenant ORDER BY seq DESC LIMIT 1"
+)
+_CHECKPOINT_HEAD = text(
+    "SELECT through_seq, through_hash FROM audit_checkpoints "
+    "WHERE tenant_id = :tenant ORDER BY through_seq DESC LIMIT 1"
+)
+
+
+def chain_head(session: Session, tenant_id: uuid.UUID) -> tuple[int, str]:
     """The last position and hash of a tenant's chain (a pruning checkpoint when it is empty)."""
-    row = (
-        await session.execute(
-            text(
-                "SELECT seq, hash FROM audit_log WHERE tenant_id = :tenant "
-                "ORDER BY seq DESC LIMIT 1"
-            ),
-            {"tenant": tenant_id},
-        )
-    ).first()
+    row = session.execute(_CHAIN_HEAD, {"tenant": tenant_id}).first()
     if row is None:
-        row = (
-            await session.execute(
-                text(
-                    "SELECT through_seq, through_hash FROM audit_checkpoints "
-                    "WHERE tenant_id = :tenant ORDER BY through_seq DESC LIMIT 1"
-                ),
-                {"tenant": tenant_id},
-            )
-        ).first()
+        row = session.execute(_CHECKPOINT_HEAD, {"tenant": tenant_id}).first()
     if row is None:
         return 0, GENESIS_HASH
     return int(row[0]), str(row[1])
 
 
 async def lock_chain(session: AsyncSession, tenant_id: uuid.UUID) -> None:
-    """Serialise appends to one tenant's chain until the transaction ends."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(:ns, hashtext(:tenant))"),
-        {"ns": CHAIN_LOCK_NAMESPACE, "tenant": str(tenant_id)},
-    )
+    """Serialise appends to one tenant's chain until the transaction ends (maintenance, which
+    rewrites the chain's start, takes it first)."""
+    await session.execute(_LOCK_CHAIN, {"ns": CHAIN_LOCK_NAMESPACE, "tenant": str(tenant_id)})
 
 
-_TARGET_COLUMNS = {"id": "uuid", "target_type": "text", "target_id": "text"}
-_INSERT_TARGETS = text(
-    f"INSERT INTO {AuditEntryTarget.__tablename__} "  # noqa: S608 - constant names
-    "(id, tenant_id, log_seq, target_type, target_id) "
-    "SELECT v.id, :tenant_id, :seq, v.target_type, v.target_id "
-    f"FROM {unnest_named(_TARGET_COLUMNS)}"
-)
+@dataclass(slots=True)
+class _Pending:
+    """An entry recorded in a transaction, chained and written just before it commits."""
+
+    tenant_id: uuid.UUID
+    occurred_at: datetime
+    fields: dict[str, Any]
+    personal: dict[str, Any]
+    digest: str
 
 
 async def record(
@@ -181,8 +186,14 @@ async def record(
     targets: Sequence[Target] = (),
     outcome: Literal["success", "failure"] = "success",
     metadata: Mapping[str, Any] | None = None,
-) -> AuditEntry:
-    """Add an audit entry to the caller's transaction, so it commits or rolls back with it."""
+) -> None:
+    """Add an audit entry to the caller's transaction, so it commits or rolls back with it.
+
+    The entry is checked and its content fixed now; it joins the tenant's chain just before the
+    transaction commits (`append_pending`), so the chain's lock is always the transaction's
+    last lock and is held only for the append: a transaction holding it never waits for a row
+    another transaction holds, so it cannot take part in a deadlock.
+    """
     if not ACTION_PATTERN.match(action) or len(action) > 100:
         raise ValueError(f"audit action {action!r} is not a dotted lower-case name")
     if not is_catalogued(action):
@@ -209,49 +220,87 @@ async def record(
         "user_agent": _clip(meta.user_agent, 512),
     }
     digest = personal_digest(config.key, targets=target_rows, **personal)
+    pending: list[_Pending] = session.info.setdefault(PENDING_KEY, [])
+    pending.append(_Pending(tenant_id, utcnow(), fields, personal, digest))
 
-    await lock_chain(session, tenant_id)
-    last_seq, prev_hash = await chain_head(session, tenant_id)
-    entry_id, seq, occurred_at = new_id(), last_seq + 1, utcnow()
-    chained = entry_hash(
-        prev_hash,
-        id=entry_id,
-        tenant_id=tenant_id,
-        seq=seq,
-        occurred_at=occurred_at,
-        personal_digest=digest,
-        **fields,
-    )
-    entry = AuditEntry(
-        id=entry_id,
-        tenant_id=tenant_id,
-        occurred_at=occurred_at,
-        action=action,
-        outcome=outcome,
-        actor_type=fields["actor_type"],
-        actor_id=fields["actor_id"],
-        actor_label=personal["actor_label"],
-        targets=target_rows,
-        ip_address=personal["ip_address"],
-        user_agent=personal["user_agent"],
-        request_id=fields["request_id"],
-        metadata_=fields["metadata"],
-        seq=seq,
-        prev_hash=prev_hash,
-        hash=chained,
-        personal_digest=digest,
-    )
-    session.add(entry)
-    await session.flush()
-    # Plain copies of the target keys, for indexable target filters.
-    keys = sorted({(t["type"], t["id"]) for t in target_rows if t["type"] and t["id"]})
-    if keys:
+
+@event.listens_for(Session, "before_commit")
+def _append_before_commit(session: Session) -> None:
+    # Synchronous, as session events are; under asyncio it runs inside the commit's greenlet,
+    # so its statements go through the same connection and transaction. A savepoint's release
+    # fires this too: entries wait for the real commit.
+    if not session.in_nested_transaction():
+        append_pending(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_at_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    # Entries of a rolled-back transaction never join a chain (a committed one took them).
+    if transaction.parent is None and not transaction.nested:
+        session.info.pop(PENDING_KEY, None)
+
+
+def append_pending(session: Session) -> None:
+    """Chain and write the entries the transaction recorded (each tenant's under its lock)."""
+    pending: list[_Pending] | None = session.info.pop(PENDING_KEY, None)
+    if not pending:
+        return
+    by_tenant: dict[uuid.UUID, list[_Pending]] = {}
+    for item in pending:
+        by_tenant.setdefault(item.tenant_id, []).append(item)
+    # Tenants in a fixed order, so two transactions appending to the same two chains queue.
+    for tenant_id in sorted(by_tenant):
+        _append_chain(session, tenant_id, by_tenant[tenant_id])
+
+
+def _append_chain(session: Session, tenant_id: uuid.UUID, items: list[_Pending]) -> None:
+    # Once the chain's lock is held nothing else is waited for: the only other lock the append
+    # takes is the key-share lock its inserts take on the tenant row, and tenant rows are only
+    # ever locked FOR NO KEY UPDATE (tenants.service.get_tenant), which does not conflict with it.
+    session.execute(_LOCK_CHAIN, {"ns": CHAIN_LOCK_NAMESPACE, "tenant": str(tenant_id)})
+    last_seq, prev_hash = chain_head(session, tenant_id)
+    entries: list[AuditEntry] = []
+    targets = ColumnArrays(_TARGET_COLUMNS)
+    for item in items:
+        entry_id, seq = new_id(), last_seq + 1
+        chained = entry_hash(
+            prev_hash,
+            id=entry_id,
+            tenant_id=tenant_id,
+            seq=seq,
+            occurred_at=item.occurred_at,
+            personal_digest=item.digest,
+            **item.fields,
+        )
+        entries.append(
+            AuditEntry(
+                id=entry_id,
+                tenant_id=tenant_id,
+                occurred_at=item.occurred_at,
+                action=item.fields["action"],
+                outcome=item.fields["outcome"],
+                actor_type=item.fields["actor_type"],
+                actor_id=item.fields["actor_id"],
+                actor_label=item.personal["actor_label"],
+                targets=item.fields["targets"],
+                ip_address=item.personal["ip_address"],
+                user_agent=item.personal["user_agent"],
+                request_id=item.fields["request_id"],
+                metadata_=item.fields["metadata"],
+                seq=seq,
+                prev_hash=prev_hash,
+                hash=chained,
+                personal_digest=item.digest,
+            )
+        )
+        # Plain copies of the target keys, for indexable target filters.
+        keys = {(t["type"], t["id"]) for t in item.fields["targets"] if t["type"] and t["id"]}
+        for kind, key in sorted(keys):
+            targets.add(new_id(), seq, kind, key)
+        last_seq, prev_hash = seq, chained
+    session.add_all(entries)
+    session.flush()
+    if len(targets):
         # One statement with arrays: an entry can name hundreds of targets (a batch of events
         # changing many leads), and ORM objects cost far more per row than the insert itself.
-        rows = ColumnArrays(_TARGET_COLUMNS)
-        for kind, key in keys:
-            rows.add(new_id(), kind, key)
-        await session.execute(
-            _INSERT_TARGETS, {"tenant_id": tenant_id, "seq": seq, **rows.params()}
-        )
-    return entry
+        session.execute(_INSERT_TARGETS, {"tenant_id": tenant_id, **targets.params()})

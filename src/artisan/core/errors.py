@@ -147,10 +147,16 @@ _HTTP_CODES = {
 
 # character_not_in_repertoire (a NUL byte), untranslatable_character (\u0000 inside JSON).
 _UNSTORABLE_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
+# deadlock_detected, serialization_failure: the transaction lost to a concurrent one and was
+# rolled back whole; running it again is expected to succeed.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+# Marks a response the retry middleware may replace by running the request again.
+TRANSIENT_HEADER = "x-artisan-transient"
 
 
-def _is_unstorable_text(exc: BaseException) -> bool:
-    """Whether a database error comes from text PostgreSQL cannot store (bad input, not a bug)."""
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception, the driver error it wraps and everything that caused them."""
+    found: list[BaseException] = []
     pending: list[BaseException | None] = [exc]
     seen: set[int] = set()
     while pending:
@@ -158,12 +164,23 @@ def _is_unstorable_text(exc: BaseException) -> bool:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, UnicodeError):
-            return True
-        if getattr(current, "sqlstate", None) in _UNSTORABLE_TEXT_SQLSTATES:
-            return True
+        found.append(current)
         pending += [getattr(current, "orig", None), current.__cause__, current.__context__]
-    return False
+    return found
+
+
+def _is_unstorable_text(exc: BaseException) -> bool:
+    """Whether a database error comes from text PostgreSQL cannot store (bad input, not a bug)."""
+    return any(
+        isinstance(cause, UnicodeError)
+        or getattr(cause, "sqlstate", None) in _UNSTORABLE_TEXT_SQLSTATES
+        for cause in _causes(exc)
+    )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a database error is a lost deadlock or serialization check (worth a retry)."""
+    return any(getattr(cause, "sqlstate", None) in TRANSIENT_SQLSTATES for cause in _causes(exc))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -201,6 +218,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StatementError)
     async def _database_error(request: Request, exc: StatementError) -> JSONResponse:
+        if is_transient(exc):
+            log.warning("transaction_conflict", error=type(exc).__name__)
+            return problem_response(
+                _request_id(request),
+                503,
+                "transaction_conflict",
+                "The request collided with a concurrent one; retry it",
+                headers={"Retry-After": "1", TRANSIENT_HEADER: "1"},
+            )
         if _is_unstorable_text(exc):
             return problem_response(
                 _request_id(request),

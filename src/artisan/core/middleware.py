@@ -1,10 +1,12 @@
-"""Pure ASGI middleware: request context, timing, security headers, metrics, HTTPS, body limit."""
+"""Pure ASGI middleware: request context, timing, security headers, metrics, HTTPS, body limit,
+and the replay of a request whose transaction lost a deadlock."""
 
 from __future__ import annotations
 
 import re
 import time
 import uuid
+from collections.abc import Callable
 
 import structlog
 from fastapi import HTTPException
@@ -12,7 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from artisan.core.context import RequestMeta, set_request_meta
-from artisan.core.errors import problem_response
+from artisan.core.errors import TRANSIENT_HEADER, problem_response
 from artisan.core.metrics import HTTP_DURATION, HTTP_REQUESTS
 from artisan.core.network import is_trusted_proxy, resolve_client_ip
 
@@ -173,3 +175,80 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+class RetryTransientMiddleware:
+    """Runs a request again, once, when its transaction lost a deadlock or a serialization check.
+
+    The database rolled that transaction back whole and after-commit work was dropped with it,
+    so running the request again is safe. The error handler marks such a failure with
+    `TRANSIENT_HEADER` (core.errors); the first marked response is swallowed and the request
+    replayed with the body it already sent, and a second one reaches the client as a 503 problem
+    with Retry-After, never a 500. Streamed request bodies are recorded as the app reads them, so
+    nothing is read ahead of the body limit.
+    """
+
+    def __init__(self, app: ASGIApp, *, retries: int = 1) -> None:
+        self.app = app
+        self.retries = retries
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[Message] = []
+        complete = False
+
+        async def recording_receive() -> Message:
+            nonlocal complete
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message)
+                complete = not message.get("more_body", False)
+            return message
+
+        attempt = 0
+        current_receive: Receive = recording_receive
+
+        def may_retry() -> bool:
+            # Decided when the failure is answered: by then the app has read what it needed.
+            return attempt < self.retries and (complete or not chunks)
+
+        while await self._attempt(scope, current_receive, send, may_retry=may_retry):
+            attempt += 1
+            log.warning("transaction_retried", path=scope.get("path"), attempt=attempt)
+            current_receive = _replay(chunks, receive)
+
+    async def _attempt(
+        self, scope: Scope, receive: Receive, send: Send, *, may_retry: Callable[[], bool]
+    ) -> bool:
+        """Run the app once; whether it asked to run again (its marked response is dropped)."""
+        retry = False
+
+        async def marked_send(message: Message) -> None:
+            nonlocal retry
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(raw=message["headers"])
+                if TRANSIENT_HEADER in headers:
+                    if may_retry():
+                        retry = True
+                        return
+                    del headers[TRANSIENT_HEADER]
+            elif retry:
+                return
+            await send(message)
+
+        await self.app(scope, receive, marked_send)
+        return retry
+
+
+def _replay(chunks: list[Message], receive: Receive) -> Receive:
+    """A receive that hands over a recorded body again, then the connection's own messages."""
+    pending = list(chunks) or [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay

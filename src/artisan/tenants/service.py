@@ -103,9 +103,16 @@ async def create_tenant(
 async def get_tenant(
     session: AsyncSession, tenant_id: uuid.UUID, *, for_update: bool = False
 ) -> Tenant:
-    """A tenant by id (deleted ones included); 404 when there is none."""
+    """A tenant by id (deleted ones included); 404 when there is none.
+
+    `for_update` locks the row FOR NO KEY UPDATE: it serialises plan-limit checks and changes of
+    the tenant, yet never waits for (nor blocks) the key-share lock that every insert of a row
+    referencing the tenant takes, so those inserts cannot deadlock against it.
+    """
     query = select(Tenant).where(Tenant.id == tenant_id)
-    return await one_or_404(session, query, "No such tenant", for_update=for_update)
+    if for_update:
+        query = query.with_for_update(key_share=True)
+    return await one_or_404(session, query, "No such tenant")
 
 
 async def check_limit(
