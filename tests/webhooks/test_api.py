@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artisan.models.tenant import Plan
 from artisan.models.user import Role
+from tests.conftest import client_for
 from tests.factories import Account, make_tenant, signed_in_user
-from tests.webhooks.conftest import Receiver, create_endpoint
+from tests.webhooks.conftest import WEBHOOK_SETTINGS, Receiver, create_endpoint
 
 
 def base(account: Account) -> str:
@@ -356,3 +359,38 @@ async def test_api_key_lifecycle_emits_events(
     for _, payload in rows:
         assert payload["api_key_id"] == key["id"]
         assert key["secret"] not in str(payload)
+
+
+async def test_a_test_send_answers_202_at_once_while_a_silent_receiver_holds_the_attempt(
+    app_factory: Callable[..., FastAPI], receiver: Receiver, admin_engine: AsyncEngine
+) -> None:
+    # The in-process sender of `artisan serve` is running; the receiver takes 1 s to answer.
+    app = app_factory(**{**WEBHOOK_SETTINGS, "webhook_runner": "inprocess"})
+    runner = app.state.webhook_runner
+    runner.start()
+    receiver.answer("/slow", (200, {}, 1.0))
+    try:
+        async with client_for(app) as client:
+            account = await signed_in_user(app, client)
+            endpoint = await create_endpoint(client, account, receiver.url("/slow"))
+            sent = await client.post(
+                f"{base(account)}/{endpoint['id']}/test", headers=account.headers
+            )
+            assert sent.status_code == 202, sent.text
+            # The answer names the delivery before its attempt is over: the log shows the rest.
+            delivery = sent.json()
+            assert delivery["status"] == "pending"
+            assert delivery["attempt_count"] == 0
+            await receiver.wait_for(1, "/slow")
+            detail_url = f"{base(account)}/{endpoint['id']}/deliveries/{delivery['id']}"
+            in_flight = (await client.get(detail_url, headers=account.headers)).json()
+            assert in_flight["status"] == "pending"  # the receiver has not answered yet
+            for _ in range(100):
+                done = (await client.get(detail_url, headers=account.headers)).json()
+                if done["status"] == "succeeded":
+                    break
+                await asyncio.sleep(0.1)
+            assert done["status"] == "succeeded"
+            assert done["attempts"][0]["response_status"] == 200
+    finally:
+        await runner.stop()
