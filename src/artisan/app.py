@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
@@ -26,7 +27,7 @@ from artisan.campaigns.routes import router as campaigns_router
 from artisan.campaigns.scheduler import InProcessScheduler
 from artisan.config import Settings, get_settings
 from artisan.core.db import Database
-from artisan.core.errors import install_error_handlers
+from artisan.core.errors import document_problems, install_error_handlers
 from artisan.core.heap import settle_heap
 from artisan.core.logging import configure_logging
 from artisan.core.middleware import (
@@ -175,4 +176,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    _document_problems(app)
     return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Serve an OpenAPI document whose error responses say what is sent (problem+json)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -208,3 +208,32 @@ async def test_text_postgresql_cannot_store_is_a_422(client: httpx.AsyncClient) 
         },
     )
     assert clean.status_code == 201
+
+
+async def test_the_openapi_document_declares_errors_as_problem_json(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    declared = [
+        (path, method, status, response.get("content"))
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        for status, response in operation["responses"].items()
+        if status[:1] in ("4", "5")
+    ]
+    assert len(declared) > 100
+    wrong = [
+        entry
+        for entry in declared
+        if entry[3]
+        != {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}
+    ]
+    assert wrong == []
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas
+    assert {"code", "errors", "request_id"} <= set(schemas["ProblemDetail"]["properties"])
+    # And what is declared is what is sent, validation errors included.
+    refused = await client.post("/api/auth/login", json={"email": 1})
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["errors"]

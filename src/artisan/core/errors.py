@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from typing import Any
 
@@ -104,6 +105,27 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/ProblemDetail"}
+# What FastAPI documents for its own request validation; this API answers a problem instead.
+_FRAMEWORK_VALIDATION = ("HTTPValidationError", "ValidationError")
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document with every error response declared as it is sent: a `ProblemDetail`
+    under `application/problem+json`, FastAPI's validation error model included."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault("ProblemDetail", ProblemDetail.model_json_schema())
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                if status[:1] in ("4", "5"):
+                    response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": dict(_PROBLEM_REF)}}
+    for name in _FRAMEWORK_VALIDATION:
+        if f'"#/components/schemas/{name}"' not in json.dumps(schema):
+            components.pop(name, None)
+    return schema
 
 
 def problem_response(
