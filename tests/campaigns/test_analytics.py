@@ -514,6 +514,8 @@ async def test_bad_input_and_cross_tenant(app: FastAPI, client: httpx.AsyncClien
         "/api/analytics/timeseries?channel=fax",
         "/api/analytics/funnel?steps=opened",
         "/api/analytics/funnel?steps=opened&steps=opened",
+        "/api/analytics/funnel?steps=opened,opened",
+        "/api/analytics/funnel?steps=opened,vibes",
         "/api/analytics/funnel?window_days=0",
         "/api/analytics/channels?count=some",
         "/api/analytics/dashboard?timezone=" + "x" * 80,
@@ -523,6 +525,19 @@ async def test_bad_input_and_cross_tenant(app: FastAPI, client: httpx.AsyncClien
         assert response.status_code == 422, url
         assert response.headers["content-type"].startswith("application/problem+json")
     assert (await client.get("/api/analytics/dashboard")).status_code == 401
+    # Funnel steps may be repeated or comma-separated, to the same funnel.
+    repeated = await client.get(
+        "/api/analytics/funnel?steps=contacted&steps=opened&steps=replied", headers=other.headers
+    )
+    listed = await client.get(
+        "/api/analytics/funnel?steps=contacted,opened&steps=replied", headers=other.headers
+    )
+    assert repeated.status_code == 200, repeated.text
+    assert listed.json() == repeated.json()
+    assert [step["metric"] for step in listed.json()["steps"]] == ["contacted", "opened", "replied"]
+    unknown = await client.get("/api/analytics/funnel?steps=opened,vibes", headers=me.headers)
+    assert unknown.json()["code"] == "invalid_funnel"
+    assert unknown.json()["unknown"] == ["vibes"]
 
 
 @pytest.mark.parametrize("dataset", [4], indirect=True)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import StringConstraints
 
 from artisan.analytics import service
 from artisan.analytics.ranges import make_range
@@ -106,6 +107,19 @@ async def timeseries(
     )
 
 
+def funnel_steps(values: list[str]) -> list[str]:
+    """The funnel's metrics from repeated and comma-separated `steps` values, in order."""
+    chosen = [part.strip() for value in values for part in value.split(",") if part.strip()]
+    unknown = [metric for metric in chosen if metric not in get_args(Metric)]
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown funnel steps: {', '.join(unknown)}",
+            code="invalid_funnel",
+            unknown=unknown,
+        )
+    return chosen
+
+
 @router.get(
     "/funnel",
     response_model=Funnel,
@@ -119,8 +133,13 @@ async def funnel(
     principal: Reader,
     session: SessionDep,
     steps: Annotated[
-        list[Metric] | None,
-        Query(description="Ordered metrics (default contacted → … → meeting_booked)"),
+        list[Annotated[str, StringConstraints(max_length=200)]] | None,
+        Query(
+            max_length=10,
+            description="Ordered metrics, as repeated parameters (`steps=opened&steps=replied`) "
+            "or comma-separated (`steps=opened,replied`); default contacted → … → "
+            f"meeting_booked. Metrics: {', '.join(get_args(Metric))}",
+        ),
     ] = None,
     start: StartQuery = None,
     end: EndQuery = None,
@@ -130,7 +149,7 @@ async def funnel(
     include_simulated: SimQuery = False,
 ) -> Funnel:
     """Conversion funnel."""
-    chosen: list[str] = list(steps) if steps else list(service.DEFAULT_FUNNEL)
+    chosen = funnel_steps(steps) if steps else list(service.DEFAULT_FUNNEL)
     if len(chosen) < 2 or len(chosen) > 10 or len(set(chosen)) != len(chosen):
         raise ValidationFailed("A funnel has 2 to 10 distinct steps", code="invalid_funnel")
     rng = make_range(start, end, timezone)
