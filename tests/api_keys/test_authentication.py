@@ -362,6 +362,7 @@ async def test_a_demoted_creator_s_keys_shrink_to_the_new_role(
         creator = await signed_in_user(app, client, tenant=tenant)
         other_admin = await signed_in_user(app, client, tenant=tenant)
         created = await issue_key(client, creator, scopes=["audit:read", "leads:read"])
+        assert created["effective_scopes"] == ["audit:read", "leads:read"]
         headers = bearer(created["secret"])
         audit_path = f"/api/probe/{tenant.id}/audit"
         assert (await client.get(audit_path, headers=headers)).status_code == 200
@@ -375,6 +376,13 @@ async def test_a_demoted_creator_s_keys_shrink_to_the_new_role(
         assert refused.status_code == 403
         assert refused.json()["required_scope"] == "audit:read"
         assert (await client.get("/api/probe/leads", headers=headers)).status_code == 200
+        # The admin views say so: issued with both, effective with what the creator holds now.
+        key_url = f"/api/admin/{tenant.id}/api-keys/{created['id']}"
+        shown = (await client.get(key_url, headers=other_admin.headers)).json()
+        assert shown["scopes"] == ["audit:read", "leads:read"]
+        assert shown["effective_scopes"] == ["leads:read"]
+        listed = await client.get(f"/api/admin/{tenant.id}/api-keys", headers=other_admin.headers)
+        assert [k["effective_scopes"] for k in listed.json()["data"]] == [["leads:read"]]
 
 
 async def test_an_ended_trial_keeps_key_reads_and_blocks_key_writes(

@@ -53,7 +53,7 @@ async def list_api_keys(
     rows, cursor = await service.list_keys(
         session, principal, page, include_revoked=include_revoked
     )
-    return Page.of([service.key_out(k) for k in rows], cursor)
+    return Page.of(await service.keys_out(session, rows), cursor)
 
 
 @router.post(
@@ -77,7 +77,7 @@ async def get_api_key(
     tenant_id: uuid.UUID, key_id: uuid.UUID, principal: TenantAdmin, session: SessionDep
 ) -> ApiKeyOut:
     """Read one key (never its secret)."""
-    return service.key_out(await service.get_key(session, principal, key_id))
+    return await service.key_wire(session, await service.get_key(session, principal, key_id))
 
 
 @router.patch("/{key_id}", response_model=ApiKeyOut, responses=_ERRORS)
@@ -91,7 +91,7 @@ async def update_api_key(
 ) -> ApiKeyOut:
     """Change a key's name, description, IP allowlist or rate limit (not its scopes)."""
     key = await service.update_key(session, principal, authenticator, key_id, data)
-    return service.key_out(key)
+    return await service.key_wire(session, key)
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)

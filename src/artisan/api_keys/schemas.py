@@ -100,7 +100,11 @@ class ApiKeyOut(BaseModel):
     last_four: str
     redacted_key: str = Field(description="The first characters and last four of the key")
     status: Literal["active", "expired", "revoked"]
-    scopes: list[str]
+    scopes: list[str] = Field(description="The scopes the key was issued with")
+    effective_scopes: list[str] = Field(
+        description="What the key may do today: its scopes within its creator's current role "
+        "(a demoted creator's keys shrink with them)"
+    )
     expires_at: datetime | None
     allowed_ips: list[str]
     rate_limit_per_minute: int | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Literal
 
@@ -21,18 +22,41 @@ from artisan.api_keys.schemas import (
 from artisan.api_keys.verifier import ApiKeyAuthenticator
 from artisan.audit.recorder import Target, record
 from artisan.auth.principal import Principal
-from artisan.auth.scopes import ROLE_SCOPES
+from artisan.auth.scopes import ROLE_SCOPES, effective_scopes
 from artisan.core.db import on_commit, one_or_404
 from artisan.core.errors import Conflict, Forbidden, ValidationFailed
 from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams, paginate
 from artisan.models.api_key import ApiKey
+from artisan.models.user import Role, User
 from artisan.tenants.features import require_feature
 from artisan.tenants.service import check_limit
 
 
-def key_out(key: ApiKey) -> ApiKeyOut:
-    """The wire form of a key (without any secret)."""
+async def keys_out(session: AsyncSession, keys: Sequence[ApiKey]) -> list[ApiKeyOut]:
+    """The wire form of keys (never a secret), with the scopes each may use today."""
+    creators = {key.created_by_id for key in keys if key.created_by_id is not None}
+    roles: dict[uuid.UUID, Role] = {}
+    if creators:
+        # The creators of the tenant's own keys; the verifier reads the same role per key.
+        found = await session.execute(
+            select(User.id, User.role).where(
+                User.tenant_id == keys[0].tenant_id, User.id.in_(creators)
+            )
+        )
+        roles = {user_id: role for user_id, role in found.all()}
+    return [
+        key_out(key, roles.get(key.created_by_id) if key.created_by_id else None) for key in keys
+    ]
+
+
+async def key_wire(session: AsyncSession, key: ApiKey) -> ApiKeyOut:
+    """The wire form of one key."""
+    return (await keys_out(session, [key]))[0]
+
+
+def key_out(key: ApiKey, creator_role: Role | None) -> ApiKeyOut:
+    """The wire form of a key (without any secret), its creator's current role given."""
     now = utcnow()
     status: Literal["active", "expired", "revoked"] = "active"
     if key.revoked_at is not None:
@@ -50,6 +74,7 @@ def key_out(key: ApiKey) -> ApiKeyOut:
         redacted_key=keys.redacted(key.display_prefix, key.last_four),
         status=status,
         scopes=sorted(key.scopes),
+        effective_scopes=sorted(effective_scopes(key.scopes, creator_role)),
         expires_at=key.expires_at,
         allowed_ips=list(key.allowed_ips or []),
         rate_limit_per_minute=key.rate_limit_per_minute,
@@ -65,8 +90,8 @@ def key_out(key: ApiKey) -> ApiKeyOut:
     )
 
 
-def _created(key: ApiKey, secret: str) -> ApiKeyCreated:
-    return ApiKeyCreated(**key_out(key).model_dump(), secret=secret)
+async def _created(session: AsyncSession, key: ApiKey, secret: str) -> ApiKeyCreated:
+    return ApiKeyCreated(**(await key_wire(session, key)).model_dump(), secret=secret)
 
 
 def _target(key: ApiKey) -> Target:
@@ -201,7 +226,7 @@ async def create_key(
         },
     )
     await session.refresh(key)
-    return _created(key, minted.secret)
+    return await _created(session, key, minted.secret)
 
 
 async def update_key(
@@ -285,7 +310,7 @@ async def roll_key(
     )
     await session.refresh(key)
     _invalidate_after_commit(session, authenticator, key.id)
-    return _created(key, minted.secret)
+    return await _created(session, key, minted.secret)
 
 
 async def revoke_key(

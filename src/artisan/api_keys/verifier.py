@@ -23,7 +23,7 @@ from artisan.api_keys.cache import KeyCache, VerifiedKey
 from artisan.api_keys.usage import UsageBuffer, flush_usage, stage_usage
 from artisan.audit.recorder import Actor, Target, record
 from artisan.auth.principal import Principal, TenantContext
-from artisan.auth.scopes import ROLE_SCOPES
+from artisan.auth.scopes import effective_scopes
 from artisan.config import Settings
 from artisan.core.db import Database
 from artisan.core.errors import TooManyRequests, Unauthorized
@@ -70,11 +70,8 @@ def hmac_secret_for(settings: Settings) -> bytes:
 
 def verified_key_from_row(row: ApiKey, *, previous: bool, creator_role: Role | None) -> VerifiedKey:
     """The cacheable facts of a key row, for the secret that matched."""
-    scopes = frozenset(row.scopes)
-    if creator_role is not None:
-        # A key never holds more than its creator's role allows today: a demoted creator's
-        # keys shrink with them. A removed creator leaves the key to the tenant as issued.
-        scopes &= ROLE_SCOPES[creator_role]
+    # A key never holds more than its creator's role allows today.
+    scopes = effective_scopes(row.scopes, creator_role)
     return VerifiedKey(
         key_id=row.id,
         tenant_id=row.tenant_id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from artisan.models.user import Role
 
 SCOPES: dict[str, str] = {
@@ -38,3 +40,13 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
     Role.manager: frozenset(_MANAGER_SCOPES),
     Role.admin: frozenset(SCOPES),
 }
+
+
+def effective_scopes(scopes: Iterable[str], creator_role: Role | None) -> frozenset[str]:
+    """What an API key may do today: its scopes, within what its creator's current role holds.
+
+    A demoted creator's keys shrink with them; a key whose creator was removed keeps the scopes
+    it was issued with, for the tenant.
+    """
+    held = frozenset(scopes)
+    return held & ROLE_SCOPES[creator_role] if creator_role is not None else held
