@@ -1,12 +1,14 @@
-"""Event tracking: `POST /api/events` and `/api/events/batch` (the per-campaign route is the
-campaigns domain's)."""
+"""Event tracking: `POST /api/events` and `/api/events/batch` in, `GET /api/events` out (the
+per-campaign route is the campaigns domain's)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
+from pydantic import AwareDatetime
 
 from artisan.auth.dependencies import require_scope
 from artisan.auth.principal import Principal
@@ -14,17 +16,23 @@ from artisan.config import Settings
 from artisan.core.db import SessionDep
 from artisan.core.dependencies import SettingsDep
 from artisan.core.errors import ValidationFailed, problem_responses
+from artisan.core.pagination import Page, PageParams, page_params
 from artisan.events import service
 from artisan.events.schemas import (
     BatchReport,
     EventAccepted,
     EventBatch,
+    EventChannel,
+    EventFilters,
     EventIn,
+    EventOut,
+    EventType,
     batch_report_response,
 )
 
 router = APIRouter(prefix="/api/events", tags=["events"])
 Writer = Annotated[Principal, Depends(require_scope("events:write"))]
+Reader = Annotated[Principal, Depends(require_scope("analytics:read"))]
 _ERRORS = problem_responses(401, 402, 403, 404, 409, 422, 429)
 
 
@@ -79,3 +87,36 @@ async def ingest_batch(
         max_future=_max_future(settings),
     )
     return batch_report_response(report)
+
+
+@router.get("", response_model=Page[EventOut], responses=_ERRORS)
+async def list_events(
+    principal: Reader,
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    campaign_id: uuid.UUID | None = None,
+    lead_id: uuid.UUID | None = None,
+    event_type: Annotated[EventType | None, Query(alias="type")] = None,
+    channel: EventChannel | None = None,
+    occurred_after: Annotated[
+        AwareDatetime | None, Query(description="Events at or after this time")
+    ] = None,
+    occurred_before: Annotated[
+        AwareDatetime | None, Query(description="Events before this time")
+    ] = None,
+    simulated: Annotated[
+        bool | None, Query(description="Only simulated (true) or only real (false) events")
+    ] = None,
+) -> Page[EventOut]:
+    """List the tenant's events, most recent occurrence first, with filters."""
+    filters = EventFilters(
+        campaign_id=campaign_id,
+        lead_id=lead_id,
+        type=event_type,
+        channel=channel,
+        occurred_after=occurred_after,
+        occurred_before=occurred_before,
+        simulated=simulated,
+    )
+    rows, cursor = await service.list_events(session, principal, page, filters)
+    return Page.of([service.event_out(row) for row in rows], cursor)

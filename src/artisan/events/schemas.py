@@ -132,3 +132,31 @@ class EventAccepted(BaseModel):
 
     id: uuid.UUID
     duplicate: bool
+
+
+class EventOut(BaseModel):
+    """A stored event."""
+
+    id: uuid.UUID
+    type: str
+    channel: str
+    campaign_id: uuid.UUID
+    lead_id: uuid.UUID
+    step: int | None
+    occurred_at: datetime
+    received_at: datetime
+    properties: dict[str, Any]
+    client_id: str | None
+    simulated: bool
+
+
+class EventFilters(BaseModel):
+    """What the event list is narrowed to."""
+
+    campaign_id: uuid.UUID | None = None
+    lead_id: uuid.UUID | None = None
+    type: EventType | None = None
+    channel: EventChannel | None = None
+    occurred_after: datetime | None = None
+    occurred_before: datetime | None = None
+    simulated: bool | None = None

@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Select, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.audit.recorder import SYSTEM, Actor, Target, record
 from artisan.auth.principal import Principal
+from artisan.core.pagination import PageParams, decode_time_cursor, encode_time_cursor
 from artisan.events import domain_events
 from artisan.events.catalog import (
     EPOCH,
@@ -22,12 +23,66 @@ from artisan.events.catalog import (
     lead_status_after,
     metric_map_sql,
 )
-from artisan.events.schemas import BatchReport, EventResult
+from artisan.events.schemas import BatchReport, EventFilters, EventOut, EventResult
 from artisan.events.validation import ValidEvent, validate_events
 from artisan.leads import domain_events as lead_events
 from artisan.leads.service import add_suppressions
+from artisan.models.event import Event
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def tenant_events(principal: Principal) -> Select[Event]:
+    """The tenant's stored events: the one place the tenant filter is written."""
+    return select(Event).where(Event.tenant_id == principal.tenant_id)
+
+
+def event_out(event: Event) -> EventOut:
+    """The wire form of a stored event."""
+    return EventOut(
+        id=event.id,
+        type=event.type,
+        channel=event.channel,
+        campaign_id=event.campaign_id,
+        lead_id=event.lead_id,
+        step=event.step,
+        occurred_at=event.occurred_at,
+        received_at=event.received_at,
+        properties=dict(event.properties or {}),
+        client_id=event.client_id,
+        simulated=event.simulated,
+    )
+
+
+async def list_events(
+    session: AsyncSession, principal: Principal, params: PageParams, filters: EventFilters
+) -> tuple[list[Event], str | None]:
+    """One page of the tenant's events, most recent occurrence first."""
+    query = tenant_events(principal)
+    if filters.campaign_id is not None:
+        query = query.where(Event.campaign_id == filters.campaign_id)
+    if filters.lead_id is not None:
+        query = query.where(Event.lead_id == filters.lead_id)
+    if filters.type is not None:
+        query = query.where(Event.type == filters.type)
+    if filters.channel is not None:
+        query = query.where(Event.channel == filters.channel)
+    if filters.occurred_after is not None:
+        query = query.where(Event.occurred_at >= filters.occurred_after)
+    if filters.occurred_before is not None:
+        query = query.where(Event.occurred_at < filters.occurred_before)
+    if filters.simulated is not None:
+        query = query.where(Event.simulated.is_(filters.simulated))
+    if params.cursor:
+        # Ordered by occurrence (the tenant's occurrence index), ties broken by id.
+        at, last_id = decode_time_cursor(params.cursor)
+        query = query.where(tuple_(Event.occurred_at, Event.id) < tuple_(at, last_id))
+    query = query.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(params.limit + 1)
+    rows = list((await session.execute(query)).scalars())
+    more = len(rows) > params.limit
+    rows = rows[: params.limit]
+    cursor = encode_time_cursor(rows[-1].occurred_at, rows[-1].id) if more and rows else None
+    return rows, cursor
 
 
 # Answers only the ids that were not stored (a client id seen before): usually none, so the
