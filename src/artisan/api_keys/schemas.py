@@ -7,11 +7,13 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from artisan.auth.scopes import SCOPES
 
 MAX_ALLOWED_IPS = 100
+# An address or CIDR network: an IPv6 network in full is 43 characters.
+IpOrNetwork = Annotated[str, StringConstraints(max_length=64)]
 MAX_GRACE_SECONDS = 24 * 3600
 
 Name = Annotated[str, Field(min_length=1, max_length=100)]
@@ -38,11 +40,14 @@ class ApiKeyCreate(BaseModel):
 
     name: Name
     description: Description | None = None
-    scopes: Annotated[list[str], Field(min_length=1, max_length=len(SCOPES))]
+    scopes: Annotated[
+        list[Annotated[str, StringConstraints(max_length=64)]],
+        Field(min_length=1, max_length=len(SCOPES)),
+    ]
     expires_at: AwareDatetime | None = Field(
         default=None, description="When the key stops working (must be in the future)"
     )
-    allowed_ips: Annotated[list[str], Field(max_length=MAX_ALLOWED_IPS)] = Field(
+    allowed_ips: Annotated[list[IpOrNetwork], Field(max_length=MAX_ALLOWED_IPS)] = Field(
         default_factory=list, description="IPv4/IPv6 addresses or CIDR ranges; empty allows all"
     )
     rate_limit_per_minute: RateLimit | None = None
@@ -68,7 +73,7 @@ class ApiKeyUpdate(BaseModel):
 
     name: Name | None = None
     description: Description | None = None
-    allowed_ips: Annotated[list[str] | None, Field(max_length=MAX_ALLOWED_IPS)] = None
+    allowed_ips: Annotated[list[IpOrNetwork] | None, Field(max_length=MAX_ALLOWED_IPS)] = None
     rate_limit_per_minute: RateLimit | None = Field(
         default=None, description="Requests per minute; null removes the limit"
     )

@@ -114,6 +114,7 @@ def audit_filters(
         str | None,
         Query(
             pattern=ACTION_FILTER_PATTERN,
+            max_length=101,
             description="Exact action, or a prefix ending in `*` (e.g. `user.*`)",
         ),
     ] = None,

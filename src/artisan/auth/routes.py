@@ -91,16 +91,16 @@ async def login(
 
 @router.post("/token", response_model=TokenResponse, responses=_PUBLIC_ERRORS)
 async def token(
-    username: Annotated[str, Form(description="Email address")],
-    password: Annotated[str, Form()],
+    username: Annotated[str, Form(max_length=320, description="Email address")],
+    password: Annotated[str, Form(max_length=256)],
     request: Request,
     response: Response,
     session: SessionDep,
     kit: AuthKitDep,
     limiter: LimiterDep,
     settings: SettingsDep,
-    mfa_code: Annotated[str | None, Form()] = None,
-    tenant_slug: Annotated[str | None, Form()] = None,
+    mfa_code: Annotated[str | None, Form(max_length=6)] = None,
+    tenant_slug: Annotated[str | None, Form(max_length=63)] = None,
 ) -> TokenResponse:
     """OAuth2 password grant (form-encoded), so Swagger UI's Authorize button works."""
     try:

@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from artisan.core.fields import EmailAddress
 from artisan.models.tenant import Plan
 from artisan.models.user import Role
 from artisan.tenants.schemas import SLUG_PATTERN
@@ -15,7 +16,7 @@ from artisan.tenants.schemas import SLUG_PATTERN
 Password = Annotated[
     str, Field(min_length=10, max_length=256, description="At least 10 characters")
 ]
-MfaCode = Annotated[str, Field(pattern=r"^\d{6}$", description="6-digit TOTP code")]
+MfaCode = Annotated[str, Field(pattern=r"^\d{6}$", max_length=6, description="6-digit TOTP code")]
 
 
 class SignupRequest(BaseModel):
@@ -24,7 +25,7 @@ class SignupRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     company_name: Annotated[str, Field(min_length=1, max_length=200)]
-    email: EmailStr
+    email: EmailAddress
     password: Password
     name: Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -34,10 +35,10 @@ class LoginRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr
+    email: EmailAddress
     password: Annotated[str, Field(min_length=1, max_length=256)]
     mfa_code: MfaCode | None = None
-    tenant_slug: Annotated[str | None, Field(pattern=SLUG_PATTERN)] = None
+    tenant_slug: Annotated[str | None, Field(pattern=SLUG_PATTERN, max_length=63)] = None
 
 
 class RefreshRequest(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from artisan.campaigns.templates import template_errors
+from artisan.core.fields import TimeZoneName
 from artisan.leads.schemas import check_timezone
 from artisan.models.campaign import CampaignStatus
 from artisan.models.lead import LeadStatus
@@ -57,8 +58,8 @@ class Schedule(BaseModel):
 
     start_at: datetime | None = None
     end_at: datetime | None = None
-    timezone: str = "UTC"
-    days: list[Weekday] = Field(default_factory=lambda: list(WORKDAYS))
+    timezone: TimeZoneName = "UTC"
+    days: list[Weekday] = Field(default_factory=lambda: list(WORKDAYS), max_length=7)
     send_from: time = time(9, 0)
     send_until: time = time(17, 0)
 
@@ -108,7 +109,9 @@ class CampaignCreate(BaseModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     description: Annotated[str, StringConstraints(max_length=5000)] | None = None
     channels: list[StepChannel] | None = Field(
-        default=None, description="Defaults to the channels of the steps"
+        default=None,
+        max_length=len(get_args(StepChannel)),
+        description="Defaults to the channels of the steps",
     )
     steps: list[Step] = Field(default_factory=list, max_length=MAX_STEPS)
     schedule: Schedule = Field(default_factory=Schedule)
@@ -125,7 +128,7 @@ class CampaignUpdate(BaseModel):
         | None
     ) = None
     description: Annotated[str, StringConstraints(max_length=5000)] | None = None
-    channels: list[StepChannel] | None = None
+    channels: list[StepChannel] | None = Field(default=None, max_length=len(get_args(StepChannel)))
     steps: list[Step] | None = Field(default=None, max_length=MAX_STEPS)
     schedule: Schedule | None = None
     owner_id: uuid.UUID | None = None

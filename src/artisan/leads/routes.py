@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response, UploadFile, status
 
@@ -93,7 +93,7 @@ async def import_csv(
     file: UploadFile,
     principal: LeadsWriter,
     session: SessionDep,
-    on_duplicate: Annotated[str, Query(pattern="^(skip|update)$")] = "skip",
+    on_duplicate: Annotated[Literal["skip", "update"], Query()] = "skip",
     source: Annotated[str | None, Query(max_length=100)] = "csv",
 ) -> ImportReport:
     """Import a CSV (header row with `email`, other lead fields, `custom.<name>` columns)."""

@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from artisan.core.fields import EmailAddress, TimeZoneName
 from artisan.models.lead import LeadStatus
 
 SuppressionReason = Literal["unsubscribed", "bounced", "spam_reported", "manual"]
@@ -49,7 +50,9 @@ class _LeadFields(BaseModel):
         ]
         | None
     ) = None
-    timezone: str | None = Field(default=None, description="IANA time zone, e.g. Europe/Paris")
+    timezone: TimeZoneName | None = Field(
+        default=None, description="IANA time zone, e.g. Europe/Paris"
+    )
     custom_fields: dict[str, Any] | None = None
     status: LeadStatus | None = None
     source: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
@@ -72,13 +75,13 @@ class _LeadFields(BaseModel):
 class LeadCreate(_LeadFields):
     """A new lead; the email is unique per tenant (case-insensitive)."""
 
-    email: EmailStr
+    email: EmailAddress
 
 
 class LeadUpdate(_LeadFields):
     """Fields to change; omitted fields stay as they are."""
 
-    email: EmailStr | None = None
+    email: EmailAddress | None = None
 
 
 class LeadOut(BaseModel):
@@ -140,7 +143,7 @@ class SuppressionCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr
+    email: EmailAddress
     reason: SuppressionReason = "manual"
     note: Annotated[str, StringConstraints(max_length=500)] | None = None
 

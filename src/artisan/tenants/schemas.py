@@ -10,6 +10,7 @@ from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from artisan.core.fields import TimeZoneName
 from artisan.models.tenant import Plan, TenantStatus
 from artisan.tenants.features import FEATURES
 from artisan.tenants.limits import LimitedResource
@@ -23,8 +24,8 @@ class TenantSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timezone: str = "UTC"
-    locale: Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = "en-US"
+    timezone: TimeZoneName = "UTC"
+    locale: Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$", max_length=5)] = "en-US"
     default_sender_name: Annotated[str | None, Field(max_length=200)] = None
     audit_retention_days: Annotated[int | None, Field(ge=30, le=3650)] = None
     data_retention_days: Annotated[int | None, Field(ge=30, le=3650)] = None
@@ -105,7 +106,7 @@ class TenantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    slug: Annotated[str | None, Field(pattern=SLUG_PATTERN)] = None
+    slug: Annotated[str | None, Field(pattern=SLUG_PATTERN, max_length=63)] = None
     plan: Plan = Plan.free
     trial_days: Annotated[int | None, Field(ge=0, le=365)] = None
     limit_overrides: LimitOverrides = Field(default_factory=dict)

@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from artisan.core.fields import EmailAddress
 from artisan.models.user import Role
 
 
@@ -34,7 +35,7 @@ class UserInvite(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    email: EmailStr
+    email: EmailAddress
     full_name: Annotated[str, Field(min_length=1, max_length=200)]
     role: Role = Role.user
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from artisan.models.webhook import DeliveryStatus
+
+# An event type or a family of them (`campaign.*`); the catalogue decides which exist.
+EventPattern = Annotated[str, StringConstraints(max_length=100)]
 
 EventPatterns = list[str]
 
@@ -22,7 +25,7 @@ class WebhookCreate(_In):
 
     url: str = Field(min_length=1, max_length=2048, examples=["https://example.com/hooks"])
     description: str | None = Field(default=None, max_length=500)
-    event_types: list[str] = Field(
+    event_types: list[EventPattern] = Field(
         default_factory=list,
         max_length=100,
         description="Event types or families (`campaign.*`); empty subscribes to everything",
@@ -41,7 +44,7 @@ class WebhookUpdate(_In):
 
     url: str | None = Field(default=None, min_length=1, max_length=2048)
     description: str | None = Field(default=None, max_length=500)
-    event_types: list[str] | None = Field(default=None, max_length=100)
+    event_types: list[EventPattern] | None = Field(default=None, max_length=100)
     enabled: bool | None = None
     ordered: bool | None = None
     rate_limit: int | None = Field(default=None, ge=1, le=10_000)
