@@ -46,6 +46,19 @@ class Settings(BaseSettings):
 
     # HTTP
     max_request_body_size: int = Field(default=10 * 1024 * 1024, ge=1024)
+    free_json_max_bytes: int = Field(
+        default=16 * 1024,
+        ge=256,
+        le=1024 * 1024,
+        description="Largest free-form JSON object (lead custom fields, event properties, "
+        "preview samples), in bytes of its compact UTF-8 encoding",
+    )
+    free_json_max_depth: int = Field(
+        default=5, ge=1, le=32, description="Deepest nesting of a free-form JSON object"
+    )
+    free_json_max_key_length: int = Field(
+        default=100, ge=1, le=1000, description="Longest key anywhere in a free-form JSON object"
+    )
     enable_https_redirect: bool = False
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
     cors_origins: list[str] = Field(default_factory=list)

@@ -23,6 +23,7 @@ from artisan.config import Settings
 from artisan.core.bulk import ColumnArrays, unnest_named
 from artisan.core.context import request_meta
 from artisan.core.db import Database
+from artisan.core.free_json import JsonLimits, json_problems
 from artisan.core.ids import new_id, utcnow
 from artisan.models.audit import AuditEntry, AuditEntryTarget
 
@@ -123,12 +124,21 @@ def _scrub(value: Any) -> Any:
     return str(value).replace("\x00", "")
 
 
+# Audit metadata is built by the platform, but may carry what a client sent (a changed custom
+# field's name, an event's properties): it is held to a depth and a key length too.
+METADATA_MAX_DEPTH = 8
+METADATA_MAX_KEY_LENGTH = 200
+
+
 def clean_metadata(metadata: Mapping[str, Any] | None, max_bytes: int) -> dict[str, Any]:
-    """Metadata as it will be stored: scrubbed, and replaced by a marker when too large."""
+    """Metadata as it will be stored: scrubbed, and replaced by a marker when too large, too
+    deep or keyed too long."""
     cleaned: dict[str, Any] = _scrub(dict(metadata or {}))
     size = len(json.dumps(cleaned, ensure_ascii=False).encode())
-    if size > max_bytes:
-        log.warning("audit_metadata_truncated", size=size, limit=max_bytes)
+    limits = JsonLimits(max_bytes, METADATA_MAX_DEPTH, METADATA_MAX_KEY_LENGTH)
+    problems = json_problems(cleaned, limits)
+    if problems:
+        log.warning("audit_metadata_truncated", size=size, problems=problems)
         return {"truncated": True, "original_bytes": size}
     return cleaned
 

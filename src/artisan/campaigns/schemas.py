@@ -17,6 +17,7 @@ from pydantic import (
 
 from artisan.campaigns.templates import template_errors
 from artisan.core.fields import TimeZoneName
+from artisan.core.free_json import FreeJsonObject
 from artisan.leads.schemas import check_timezone
 from artisan.models.campaign import CampaignStatus
 from artisan.models.lead import LeadStatus
@@ -201,7 +202,7 @@ class PreviewRequest(BaseModel):
 
     step: int = Field(ge=1, le=MAX_STEPS, description="1-based step number")
     lead_id: uuid.UUID | None = None
-    sample: dict[str, Any] | None = Field(default=None, description="Lead fields to render with")
+    sample: FreeJsonObject | None = Field(default=None, description="Lead fields to render with")
 
     @model_validator(mode="after")
     def _one_source(self) -> PreviewRequest:

@@ -18,6 +18,7 @@ from pydantic import (
     field_validator,
 )
 
+from artisan.core.free_json import FreeJsonObject
 from artisan.events.catalog import EVENT_CHANNELS, EVENT_TYPES, MAX_STEP
 
 EventType = Literal[
@@ -76,7 +77,7 @@ class EventIn(BaseModel):
         default=None, description="Implied by the type; meetings default to the step's channel"
     )
     occurred_at: datetime
-    properties: dict[str, Any] = Field(default_factory=dict)
+    properties: FreeJsonObject = Field(default_factory=dict)
     client_id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
 
     @field_validator("occurred_at")

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from artisan.core.fields import EmailAddress, TimeZoneName
+from artisan.core.free_json import FreeJsonObject
 from artisan.models.lead import LeadStatus
 
 SuppressionReason = Literal["unsubscribed", "bounced", "spam_reported", "manual"]
@@ -53,7 +54,7 @@ class _LeadFields(BaseModel):
     timezone: TimeZoneName | None = Field(
         default=None, description="IANA time zone, e.g. Europe/Paris"
     )
-    custom_fields: dict[str, Any] | None = None
+    custom_fields: FreeJsonObject | None = None
     status: LeadStatus | None = None
     source: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
 
