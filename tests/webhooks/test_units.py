@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import random
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -124,3 +125,10 @@ print("ok")
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_the_webhooks_guide_lists_the_whole_catalogue() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "webhooks.md").read_text()
+    catalogue = guide[guide.index("Today's catalogue") : guide.index("The tenant's `webhooks`")]
+    listed = set(re.findall(r"`([a-z_]+(?:\.[a-z_]+)+)`", catalogue))
+    assert listed == {event.name for event in EVENTS.all()}

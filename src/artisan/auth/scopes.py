@@ -16,9 +16,9 @@ SCOPES: dict[str, str] = {
     "webhooks:read": "Read webhook endpoints and deliveries",
     "webhooks:write": "Manage webhook endpoints, replay and recover deliveries",
     "audit:read": "Read, search and export the audit log",
-    "compliance:read": "Read compliance status, reports and exports",
-    "assistant:query": "Ask the AI assistant",
-    "workflows:run": "Run LLM workflows",
+    "compliance:read": "Read compliance status, reports and exports (planned: not built yet)",
+    "assistant:query": "Ask the AI assistant (planned: not built yet)",
+    "workflows:run": "Run LLM workflows (planned: not built yet)",
 }
 
 _USER_SCOPES = frozenset(

@@ -171,10 +171,16 @@ EVENTS = EventCatalogue(
         EventType("user.invited", "A user was invited to the tenant.", UserInvited),
         EventType(
             "compliance.request.completed",
-            "A data-subject request was completed.",
+            "A data-subject request was completed (planned: the compliance centre is not built "
+            "yet, so nothing emits it).",
             ComplianceRequestCompleted,
         ),
-        EventType("workflow.run.completed", "An LLM workflow run finished.", WorkflowRunCompleted),
+        EventType(
+            "workflow.run.completed",
+            "An LLM workflow run finished (planned: workflows are not built yet, so nothing "
+            "emits it).",
+            WorkflowRunCompleted,
+        ),
         EventType(
             "webhook_endpoint.disabled",
             "An endpoint was disabled after its deliveries kept failing.",
