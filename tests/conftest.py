@@ -111,6 +111,7 @@ async def app_factory(
     for app in apps:
         # Apps under test run without lifespan events; stop their background tasks here.
         await app.state.api_keys.aclose()
+        app.state.auth_kit.passwords.close()
         await app.state.database.dispose()
         if app.state.redis is not None:
             await app.state.redis.aclose()

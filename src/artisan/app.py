@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if runner is not None:
             await runner.stop()
         await app.state.api_keys.aclose()
+        app.state.auth_kit.passwords.close()
         await app.state.database.dispose()
         if app.state.redis is not None:
             await app.state.redis.aclose()

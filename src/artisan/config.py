@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
+    password_hash_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Threads that hash passwords beside the event loop; more sign-ins queue",
+    )
     trial_days: int = Field(default=14, ge=0)
     tenant_restore_grace_days: int = Field(default=30, ge=0)
 

@@ -13,6 +13,7 @@ ACTIONS: dict[str, str] = {
     "tenant.updated": "Tenant name, plan, settings, flags or limits changed",
     "tenant.deleted": "A tenant was soft-deleted by a platform operator",
     "tenant.restored": "A soft-deleted tenant was restored",
+    "tenant.created_by_member": "A member of this tenant created another tenant as its admin",
     # Users and roles
     "user.created": "A user was created directly (command line or bootstrap)",
     "user.invited": "A user was invited to the tenant",
@@ -23,6 +24,7 @@ ACTIONS: dict[str, str] = {
     "user.deleted": "A user was deleted",
     "user.mfa_enabled": "A user turned on two-factor sign-in",
     "user.mfa_disabled": "A user turned off two-factor sign-in",
+    "user.password_changed": "A user changed their password; their other sessions were ended",
     # Sign-in
     "auth.login": "A user signed in",
     "auth.login_failed": "A sign-in attempt failed (recorded even though the request fails)",

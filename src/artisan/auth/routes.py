@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import uuid
 from typing import Annotated
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Form, Request, Response, status
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from artisan.auth import service
+from artisan.auth import account, service
 from artisan.auth.dependencies import CurrentUser
 from artisan.auth.schemas import (
     AcceptInvitationRequest,
@@ -18,9 +22,12 @@ from artisan.auth.schemas import (
     MfaDisableRequest,
     MfaSetupResponse,
     MfaStatus,
+    PasswordChange,
     RefreshRequest,
+    SessionOut,
     SignupRequest,
     TenantBrief,
+    TenantStart,
     TokenResponse,
 )
 from artisan.auth.service import AuthKit
@@ -28,6 +35,7 @@ from artisan.core.db import SessionDep
 from artisan.core.dependencies import LimiterDep, SettingsDep
 from artisan.core.errors import ValidationFailed, problem_responses
 from artisan.core.network import client_ip
+from artisan.core.pagination import Page, PageParams, page_params
 from artisan.models.tenant import Tenant
 from artisan.models.user import User
 
@@ -89,6 +97,20 @@ async def login(
     return await service.login(session, kit, data)
 
 
+def _basic_credentials(request: Request) -> tuple[str | None, str | None]:
+    """The client id and secret of an `Authorization: Basic` header, if one was sent."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None, None
+    try:
+        decoded = base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None, None
+    client_id, _, client_secret = decoded.partition(":")
+    return unquote(client_id) or None, unquote(client_secret) or None
+
+
 @router.post("/token", response_model=TokenResponse, responses=_PUBLIC_ERRORS)
 async def token(
     username: Annotated[str, Form(max_length=320, description="Email address")],
@@ -101,14 +123,25 @@ async def token(
     settings: SettingsDep,
     mfa_code: Annotated[str | None, Form(max_length=6)] = None,
     tenant_slug: Annotated[str | None, Form(max_length=63)] = None,
+    client_id: Annotated[
+        str | None, Form(max_length=63, description="Swagger's field for `tenant_slug`")
+    ] = None,
+    client_secret: Annotated[
+        str | None, Form(max_length=6, description="Swagger's field for `mfa_code`")
+    ] = None,
 ) -> TokenResponse:
-    """OAuth2 password grant (form-encoded), so Swagger UI's Authorize button works."""
+    """OAuth2 password grant (form-encoded), so Swagger UI's Authorize button works.
+
+    Swagger's dialog has no MFA or tenant field: put the 6-digit code in **client_secret** and
+    the tenant's slug in **client_id** (in the body or as the Basic header Swagger sends).
+    """
+    basic_id, basic_secret = _basic_credentials(request)
     try:
         data = LoginRequest(
             email=username,
             password=password,
-            mfa_code=mfa_code or None,
-            tenant_slug=tenant_slug or None,
+            mfa_code=mfa_code or client_secret or basic_secret or None,
+            tenant_slug=tenant_slug or client_id or basic_id or None,
         )
     except ValidationError as exc:
         raise ValidationFailed(
@@ -211,3 +244,56 @@ async def mfa_disable(
     """Turn MFA off (password and a current code required)."""
     await service.mfa_disable(session, kit, principal, data.password, data.code)
     return MfaStatus(mfa_enabled=False)
+
+
+@router.post(
+    "/tenants",
+    response_model=TokenResponse,
+    status_code=status.HTTP_201_CREATED,
+    responses=problem_responses(401, 422, 429),
+)
+async def start_tenant(
+    data: TenantStart, principal: CurrentUser, session: SessionDep, kit: AuthKitDep
+) -> TokenResponse:
+    """Create another company with you as its admin (same email and password); the tokens are
+    for the new tenant, and signing in later takes its `tenant_slug`."""
+    return await account.create_another_tenant(session, kit, principal, data.company_name)
+
+
+@router.post(
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 422, 429),
+)
+async def change_password(
+    data: PasswordChange, principal: CurrentUser, session: SessionDep, kit: AuthKitDep
+) -> Response:
+    """Change your password (the current one required); every other session is signed out."""
+    await account.change_password(session, kit, principal, data.current_password, data.new_password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/sessions", response_model=Page[SessionOut], responses=problem_responses(401, 422, 429)
+)
+async def list_sessions(
+    principal: CurrentUser,
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[SessionOut]:
+    """Your live sign-in sessions (device, address, when started and last used), newest first."""
+    rows, cursor = await account.list_sessions(session, principal, page)
+    return Page.of([account.session_out(row, principal) for row in rows], cursor)
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problem_responses(401, 404, 429),
+)
+async def revoke_session(
+    session_id: uuid.UUID, principal: CurrentUser, session: SessionDep
+) -> Response:
+    """Sign one of your sessions out; its tokens stop working at once."""
+    await account.revoke_session(session, principal, session_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

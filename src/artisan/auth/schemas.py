@@ -122,3 +122,31 @@ class MfaStatus(BaseModel):
     """Whether MFA is on."""
 
     mfa_enabled: bool
+
+
+class TenantStart(BaseModel):
+    """Another company, with the signed-in user as its first admin."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    company_name: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class PasswordChange(BaseModel):
+    """A new password; the current one proves it is the user."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: Annotated[str, Field(min_length=1, max_length=256)]
+    new_password: Password
+
+
+class SessionOut(BaseModel):
+    """A live sign-in session of the user."""
+
+    id: uuid.UUID
+    device: str | None = Field(description="The user agent that signed in")
+    ip_address: str | None
+    created_at: datetime
+    last_used_at: datetime = Field(description="When it signed in or last refreshed its tokens")
+    current: bool = Field(description="Whether this is the session making the request")

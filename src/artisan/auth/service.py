@@ -74,6 +74,7 @@ async def issue_tokens(
         )
         session.add(auth_session)
         await session.flush()
+    auth_session.last_used_at = now
     refresh = kit.tokens.new_refresh_token()
     session.add(
         RefreshToken(
@@ -102,11 +103,50 @@ async def issue_tokens(
 
 
 async def signup(session: AsyncSession, kit: AuthKit, data: SignupRequest) -> TokenResponse:
-    """Create a tenant on a trial plan with its first admin, and sign the admin in."""
+    """Create a tenant on a trial plan with its first admin, and sign the admin in.
+
+    An email that already administers a tenant is refused (409 `email_registered`): that person
+    signs in and creates another tenant explicitly (`POST /api/auth/tenants`).
+    """
     await enable_rls_bypass(session, reason="signup")
+    registered = await session.execute(
+        select(User.id)
+        .join(Tenant, Tenant.id == User.tenant_id)
+        .where(
+            func.lower(User.email) == str(data.email).lower(),
+            User.role == Role.admin,
+            User.is_active.is_(True),
+            Tenant.deleted_at.is_(None),
+        )
+        .limit(1)
+    )
+    if registered.first() is not None:
+        raise Conflict(
+            "This email already administers a tenant; sign in, then create another tenant "
+            "with POST /api/auth/tenants",
+            code="email_registered",
+        )
+    password_hash = await kit.passwords.hash_async(data.password)
+    return await start_tenant(
+        session, kit, data.company_name, str(data.email), data.name, password_hash
+    )
+
+
+async def start_tenant(
+    session: AsyncSession,
+    kit: AuthKit,
+    company_name: str,
+    email: str,
+    full_name: str,
+    password_hash: str | None,
+    *,
+    mfa_secret_encrypted: bytes | None = None,
+) -> TokenResponse:
+    """A new tenant on a trial plan with this person as its first admin, signed in there (with
+    the two-factor seed of their other account, when it has one)."""
     tenant = await create_tenant(
         session,
-        name=data.company_name,
+        name=company_name,
         slug=None,
         plan=Plan.starter,
         trial_days=kit.settings.trial_days,
@@ -114,11 +154,13 @@ async def signup(session: AsyncSession, kit: AuthKit, data: SignupRequest) -> To
     await set_tenant(session, tenant.id)
     user = User(
         tenant_id=tenant.id,
-        email=str(data.email),
-        full_name=data.name,
-        password_hash=kit.passwords.hash(data.password),
+        email=email,
+        full_name=full_name,
+        password_hash=password_hash,
         role=Role.admin,
         last_login_at=utcnow(),
+        mfa_secret_encrypted=mfa_secret_encrypted,
+        mfa_enabled=mfa_secret_encrypted is not None,
     )
     session.add(user)
     await session.flush()
@@ -157,10 +199,12 @@ async def login(session: AsyncSession, kit: AuthKit, data: LoginRequest) -> Toke
         query = query.where(Tenant.slug == data.tenant_slug)
     candidates = (await session.execute(query)).all()
     if not candidates:
-        kit.passwords.verify(None, data.password)  # same cost as a real check
+        await kit.passwords.verify_async(None, data.password)  # same cost as a real check
         raise Unauthorized("Incorrect email or password", code="invalid_credentials")
     matches = [
-        (u, t) for u, t in candidates if kit.passwords.verify(u.password_hash, data.password)
+        (u, t)
+        for u, t in candidates
+        if await kit.passwords.verify_async(u.password_hash, data.password)
     ]
     if not matches:
         for user, tenant in candidates:
@@ -200,7 +244,7 @@ async def login(session: AsyncSession, kit: AuthKit, data: LoginRequest) -> Toke
             raise Unauthorized("The MFA code is not valid", code="mfa_invalid")
         user.mfa_last_step = step
     if user.password_hash and kit.passwords.needs_rehash(user.password_hash):
-        user.password_hash = kit.passwords.hash(data.password)
+        user.password_hash = await kit.passwords.hash_async(data.password)
     user.last_login_at = now
     await record(session, "auth.login", tenant_id=tenant.id, actor=_user_actor(user))
     return await issue_tokens(session, kit, user)
@@ -321,7 +365,7 @@ async def mfa_disable(
     user = await _load_user(session, principal)
     if not user.mfa_enabled:
         raise Conflict("MFA is not enabled", code="mfa_not_enabled")
-    if not kit.passwords.verify(user.password_hash, password):
+    if not await kit.passwords.verify_async(user.password_hash, password):
         raise ValidationFailed("The password is not correct", code="invalid_password")
     step = _verify_totp(kit, user, code, utcnow())
     if step is None:
@@ -362,7 +406,7 @@ async def accept_invitation(
         raise Unauthorized("The invitation is not valid or has expired", code="invalid_invitation")
     ensure_tenant_usable(tenant)
     await set_tenant(session, tenant.id)
-    user.password_hash = kit.passwords.hash(password)
+    user.password_hash = await kit.passwords.hash_async(password)
     user.invitation_token_hash = None
     user.invitation_expires_at = None
     user.last_login_at = utcnow()
