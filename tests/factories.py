@@ -115,3 +115,13 @@ async def signed_in_user(
     tenant = tenant or await make_tenant(app)
     account = await make_user(app, tenant, role=role, **kw)  # type: ignore[arg-type]
     return await sign_in(client, account)
+
+
+async def load_tenant(app: FastAPI, tenant_id: uuid.UUID) -> Tenant:
+    """A tenant row by id, detached (for factories that take a tenant)."""
+    database: Database = app.state.database
+    async with database.transaction(bypass_rls=True) as session:
+        tenant = await session.get(Tenant, tenant_id)
+        assert tenant is not None
+        session.expunge(tenant)
+    return tenant

@@ -19,9 +19,9 @@ from artisan.api_keys.routes import self_router as api_key_self_router
 from artisan.api_keys.verifier import ApiKeyAuthenticator
 from artisan.audit.recorder import install_audit
 from artisan.audit.routes import router as audit_router
+from artisan.auth.kit import AuthKit
 from artisan.auth.passwords import Passwords
 from artisan.auth.routes import router as auth_router
-from artisan.auth.service import AuthKit
 from artisan.auth.tokens import TokenService
 from artisan.campaigns.routes import router as campaigns_router
 from artisan.campaigns.scheduler import InProcessScheduler

@@ -13,8 +13,14 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from artisan.models.tenant import Tenant
-from tests.factories import DEFAULT_PASSWORD, Account, make_user, sign_in, signed_in_user
+from tests.factories import (
+    DEFAULT_PASSWORD,
+    Account,
+    load_tenant,
+    make_user,
+    sign_in,
+    signed_in_user,
+)
 
 SIGNUP = {
     "company_name": "Acme Corp",
@@ -144,7 +150,8 @@ async def test_users_list_and_end_their_own_sessions_only(
     laptop = await signed_in_user(app, client)
     phone = await sign_in(client, replace(laptop))
     colleague: Account = await sign_in(
-        client, await make_user(app, await _tenant_of(app, laptop), email="bob@example.com")
+        client,
+        await make_user(app, await load_tenant(app, laptop.tenant_id), email="bob@example.com"),
     )
     listed = await client.get("/api/auth/sessions", headers=laptop.headers)
     assert listed.status_code == 200
@@ -171,13 +178,6 @@ async def test_users_list_and_end_their_own_sessions_only(
         await client.delete("/api/auth/sessions/not-a-uuid", headers=laptop.headers)
     ).status_code == 422
     assert (await client.get("/api/auth/sessions")).status_code == 401
-
-
-async def _tenant_of(app: FastAPI, account: Account) -> Tenant:
-    async with app.state.database.transaction(bypass_rls=True) as session:
-        tenant = await session.get(Tenant, account.tenant_id)
-        session.expunge(tenant)
-    return tenant
 
 
 async def test_swaggers_authorize_form_carries_the_mfa_code_and_the_tenant(

@@ -6,7 +6,7 @@ import httpx
 from fastapi import FastAPI
 
 from artisan.models.user import Role
-from tests.factories import make_tenant, make_user, sign_in, signed_in_user
+from tests.factories import load_tenant, make_tenant, make_user, sign_in, signed_in_user
 
 
 def users_url(tenant_id: object, user_id: object | None = None) -> str:
@@ -194,3 +194,57 @@ async def test_cross_tenant_user_routes_are_404(app: FastAPI, client: httpx.Asyn
         assert response.status_code == 404, (method, path)
     still = (await client.get(their_user, headers=theirs.headers)).json()
     assert still["full_name"] != "Hijacked"
+
+
+async def test_invitations_can_be_resent_and_revoked_until_accepted(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    admin = await signed_in_user(app, client)
+    url = users_url(admin.tenant_id)
+    invited = await client.post(
+        url, headers=admin.headers, json={"email": "carol@example.com", "full_name": "Carol"}
+    )
+    first_token = invited.json()["invitation_token"]
+    user_id = invited.json()["id"]
+    resent = await client.post(f"{url}/{user_id}/invitation", headers=admin.headers)
+    assert resent.status_code == 200, resent.text
+    second_token = resent.json()["invitation_token"]
+    assert second_token != first_token
+    accept = "/api/auth/invitations/accept"
+    stale = await client.post(accept, json={"token": first_token, "password": "a-long-password"})
+    assert stale.status_code == 401
+    accepted = await client.post(
+        accept, json={"token": second_token, "password": "a-long-password"}
+    )
+    assert accepted.status_code == 200, accepted.text
+    # Accepted: nothing left to resend or revoke.
+    for method in ("POST", "DELETE"):
+        done = await client.request(method, f"{url}/{user_id}/invitation", headers=admin.headers)
+        assert done.status_code == 409
+        assert done.json()["code"] == "no_pending_invitation"
+    # A pending invitation is withdrawn with its user, and its token stops.
+    pending = await client.post(
+        url, headers=admin.headers, json={"email": "dan@example.com", "full_name": "Dan"}
+    )
+    revoked = await client.delete(f"{url}/{pending.json()['id']}/invitation", headers=admin.headers)
+    assert revoked.status_code == 204
+    gone = await client.get(f"{url}/{pending.json()['id']}", headers=admin.headers)
+    assert gone.status_code == 404
+    refused = await client.post(
+        accept, json={"token": pending.json()["invitation_token"], "password": "a-long-password"}
+    )
+    assert refused.status_code == 401
+    # Other tenants and lesser roles reach none of it.
+    other = await signed_in_user(app, client)
+    manager = await signed_in_user(
+        app, client, role=Role.manager, tenant=await load_tenant(app, admin.tenant_id)
+    )
+    for account, status in ((other, 404), (manager, 403)):
+        response = await client.post(f"{url}/{user_id}/invitation", headers=account.headers)
+        assert response.status_code == status
+        assert (
+            await client.delete(f"{url}/{user_id}/invitation", headers=account.headers)
+        ).status_code == status
+    assert (
+        await client.post(f"{url}/not-a-uuid/invitation", headers=admin.headers)
+    ).status_code == 422

@@ -18,6 +18,8 @@ ACTIONS: dict[str, str] = {
     "user.created": "A user was created directly (command line or bootstrap)",
     "user.invited": "A user was invited to the tenant",
     "user.invitation_accepted": "An invited user accepted and set a password",
+    "user.invitation_resent": "A pending invitation got a new token (the old one stopped working)",
+    "user.invitation_revoked": "A pending invitation was withdrawn and the invited user removed",
     "user.updated": "A user's profile changed",
     "user.role_changed": "A user's role changed",
     "user.deactivated": "A user was deactivated",
@@ -25,11 +27,13 @@ ACTIONS: dict[str, str] = {
     "user.mfa_enabled": "A user turned on two-factor sign-in",
     "user.mfa_disabled": "A user turned off two-factor sign-in",
     "user.password_changed": "A user changed their password; their other sessions were ended",
+    "user.recovery_codes_regenerated": "A user replaced their MFA recovery codes",
     # Sign-in
     "auth.login": "A user signed in",
     "auth.login_failed": "A sign-in attempt failed (recorded even though the request fails)",
     "auth.logout": "A user signed out",
     "auth.session_revoked": "A sign-in session was revoked",
+    "auth.recovery_code_used": "A user signed in with an MFA recovery code (remaining count in metadata)",
     # API keys
     "api_key.created": "An API key was created (the secret is never recorded)",
     "api_key.updated": "An API key's name, description, IP allowlist or rate limit changed",

@@ -8,9 +8,10 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.audit.recorder import Target, record
+from artisan.auth.kit import AuthKit
 from artisan.auth.principal import Principal
 from artisan.auth.schemas import SessionOut, TokenResponse
-from artisan.auth.service import AuthKit, start_tenant
+from artisan.auth.service import start_tenant
 from artisan.core.db import enable_rls_bypass, one_or_404
 from artisan.core.errors import ValidationFailed
 from artisan.core.ids import utcnow

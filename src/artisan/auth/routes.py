@@ -12,8 +12,9 @@ from fastapi import APIRouter, Depends, Form, Request, Response, status
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from artisan.auth import account, service
+from artisan.auth import account, mfa, service
 from artisan.auth.dependencies import CurrentUser
+from artisan.auth.kit import AuthKit
 from artisan.auth.schemas import (
     AcceptInvitationRequest,
     LoginRequest,
@@ -23,6 +24,7 @@ from artisan.auth.schemas import (
     MfaSetupResponse,
     MfaStatus,
     PasswordChange,
+    RecoveryCodes,
     RefreshRequest,
     SessionOut,
     SignupRequest,
@@ -30,7 +32,6 @@ from artisan.auth.schemas import (
     TenantStart,
     TokenResponse,
 )
-from artisan.auth.service import AuthKit
 from artisan.core.db import SessionDep
 from artisan.core.dependencies import LimiterDep, SettingsDep
 from artisan.core.errors import ValidationFailed, problem_responses
@@ -121,13 +122,13 @@ async def token(
     kit: AuthKitDep,
     limiter: LimiterDep,
     settings: SettingsDep,
-    mfa_code: Annotated[str | None, Form(max_length=6)] = None,
+    mfa_code: Annotated[str | None, Form(max_length=19)] = None,
     tenant_slug: Annotated[str | None, Form(max_length=63)] = None,
     client_id: Annotated[
         str | None, Form(max_length=63, description="Swagger's field for `tenant_slug`")
     ] = None,
     client_secret: Annotated[
-        str | None, Form(max_length=6, description="Swagger's field for `mfa_code`")
+        str | None, Form(max_length=19, description="Swagger's field for `mfa_code`")
     ] = None,
 ) -> TokenResponse:
     """OAuth2 password grant (form-encoded), so Swagger UI's Authorize button works.
@@ -221,18 +222,32 @@ async def mfa_setup(
     principal: CurrentUser, session: SessionDep, kit: AuthKitDep
 ) -> MfaSetupResponse:
     """Create a TOTP secret and otpauth URI; confirm it with /mfa/enable."""
-    return await service.mfa_setup(session, kit, principal)
+    return await mfa.mfa_setup(session, kit, principal)
 
 
 @router.post(
-    "/mfa/enable", response_model=MfaStatus, responses=problem_responses(401, 409, 422, 429)
+    "/mfa/enable", response_model=RecoveryCodes, responses=problem_responses(401, 409, 422, 429)
 )
 async def mfa_enable(
     data: MfaCodeRequest, principal: CurrentUser, session: SessionDep, kit: AuthKitDep
-) -> MfaStatus:
-    """Turn MFA on by proving the authenticator produces valid codes."""
-    await service.mfa_enable(session, kit, principal, data.code)
-    return MfaStatus(mfa_enabled=True)
+) -> RecoveryCodes:
+    """Turn MFA on by proving the authenticator produces valid codes; answers ten recovery
+    codes, each good for one sign-in without the authenticator, shown this once."""
+    codes = await mfa.mfa_enable(session, kit, principal, data.code)
+    return RecoveryCodes(recovery_codes=codes)
+
+
+@router.post(
+    "/mfa/recovery-codes",
+    response_model=RecoveryCodes,
+    responses=problem_responses(401, 409, 422, 429),
+)
+async def regenerate_recovery_codes(
+    data: MfaCodeRequest, principal: CurrentUser, session: SessionDep, kit: AuthKitDep
+) -> RecoveryCodes:
+    """Replace your recovery codes (the old ones stop working); a current TOTP code required."""
+    codes = await mfa.regenerate_recovery_codes(session, kit, principal, data.code)
+    return RecoveryCodes(recovery_codes=codes)
 
 
 @router.post(
@@ -242,7 +257,7 @@ async def mfa_disable(
     data: MfaDisableRequest, principal: CurrentUser, session: SessionDep, kit: AuthKitDep
 ) -> MfaStatus:
     """Turn MFA off (password and a current code required)."""
-    await service.mfa_disable(session, kit, principal, data.password, data.code)
+    await mfa.mfa_disable(session, kit, principal, data.password, data.code)
     return MfaStatus(mfa_enabled=False)
 
 

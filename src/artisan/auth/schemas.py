@@ -17,6 +17,15 @@ Password = Annotated[
     str, Field(min_length=10, max_length=256, description="At least 10 characters")
 ]
 MfaCode = Annotated[str, Field(pattern=r"^\d{6}$", max_length=6, description="6-digit TOTP code")]
+# At sign-in a recovery code may stand in for the TOTP code.
+SecondFactor = Annotated[
+    str,
+    Field(
+        pattern=r"^(\d{6}|[A-Za-z2-7]{4}(-?[A-Za-z2-7]{4}){3})$",
+        max_length=19,
+        description="6-digit TOTP code, or one of the recovery codes",
+    ),
+]
 
 
 class SignupRequest(BaseModel):
@@ -37,7 +46,7 @@ class LoginRequest(BaseModel):
 
     email: EmailAddress
     password: Annotated[str, Field(min_length=1, max_length=256)]
-    mfa_code: MfaCode | None = None
+    mfa_code: SecondFactor | None = None
     tenant_slug: Annotated[str | None, Field(pattern=SLUG_PATTERN, max_length=63)] = None
 
 
@@ -122,6 +131,13 @@ class MfaStatus(BaseModel):
     """Whether MFA is on."""
 
     mfa_enabled: bool
+
+
+class RecoveryCodes(BaseModel):
+    """Single-use codes that stand in for a TOTP code: shown only here, store them safely."""
+
+    mfa_enabled: bool = True
+    recovery_codes: list[str]
 
 
 class TenantStart(BaseModel):

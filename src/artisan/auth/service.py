@@ -1,43 +1,30 @@
-"""Sign-up, sign-in, token rotation, sign-out and MFA."""
+"""Sign-up, sign-in, token rotation, sign-out and invitations (MFA is in `mfa`, a user's own
+account in `account`)."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-import pyotp
 import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.audit.recorder import Actor, Target, record
 from artisan.auth.dependencies import ensure_tenant_usable
-from artisan.auth.passwords import Passwords
+from artisan.auth.kit import AuthKit
+from artisan.auth.mfa import CodeCheck, check_second_factor
 from artisan.auth.principal import Principal
-from artisan.auth.schemas import LoginRequest, MfaSetupResponse, SignupRequest, TokenResponse
-from artisan.auth.tokens import TokenService
-from artisan.config import Settings
+from artisan.auth.schemas import LoginRequest, SignupRequest, TokenResponse
 from artisan.core.context import request_meta
-from artisan.core.db import Database, enable_rls_bypass, set_tenant
-from artisan.core.errors import Conflict, Unauthorized, ValidationFailed
+from artisan.core.db import enable_rls_bypass, set_tenant
+from artisan.core.errors import Conflict, Unauthorized
 from artisan.core.ids import utcnow
 from artisan.models.tenant import Plan, Tenant
 from artisan.models.user import AuthSession, RefreshToken, Role, User
 from artisan.tenants.service import create_tenant
 
 log = structlog.get_logger(__name__)
-MFA_ISSUER = "Artisan Platform"
-
-
-@dataclass(frozen=True, slots=True)
-class AuthKit:
-    """The process-wide parts sign-in needs."""
-
-    settings: Settings
-    database: Database
-    passwords: Passwords
-    tokens: TokenService
 
 
 def _user_actor(user: User) -> Actor:
@@ -174,19 +161,6 @@ async def start_tenant(
     return await issue_tokens(session, kit, user)
 
 
-def _verify_totp(kit: AuthKit, user: User, code: str, now: datetime) -> int | None:
-    """The accepted time step of a valid, unused code, else None."""
-    assert user.mfa_secret_encrypted is not None
-    totp = pyotp.TOTP(kit.tokens.decrypt_secret(user.mfa_secret_encrypted))
-    for offset in (0, -1, 1):
-        step = totp.timecode(now) + offset
-        if pyotp.utils.strings_equal(totp.generate_otp(step), code):
-            if user.mfa_last_step is not None and step <= user.mfa_last_step:
-                return None
-            return step
-    return None
-
-
 async def login(session: AsyncSession, kit: AuthKit, data: LoginRequest) -> TokenResponse:
     """Check the password (and MFA code) and start a session."""
     await enable_rls_bypass(session, reason="login")
@@ -235,14 +209,18 @@ async def login(session: AsyncSession, kit: AuthKit, data: LoginRequest) -> Toke
     now = utcnow()
     if user.mfa_enabled:
         if not data.mfa_code:
-            raise Unauthorized("A 6-digit MFA code is required", code="mfa_required")
-        step = _verify_totp(kit, user, data.mfa_code, now)
-        if step is None:
-            await _record_failure(
-                kit, tenant.id, "auth.login_failed", _user_actor(user), "bad_mfa_code"
+            raise Unauthorized(
+                "A 6-digit MFA code (or a recovery code) is required", code="mfa_required"
             )
+        check = await check_second_factor(session, kit, user, data.mfa_code, now)
+        if check is not CodeCheck.valid:
+            reason = "reused_mfa_code" if check is CodeCheck.reused else "bad_mfa_code"
+            await _record_failure(kit, tenant.id, "auth.login_failed", _user_actor(user), reason)
+            if check is CodeCheck.reused:
+                raise Unauthorized(
+                    "This code was already used; wait for the next one", code="mfa_code_used"
+                )
             raise Unauthorized("The MFA code is not valid", code="mfa_invalid")
-        user.mfa_last_step = step
     if user.password_hash and kit.passwords.needs_rehash(user.password_hash):
         user.password_hash = await kit.passwords.hash_async(data.password)
     user.last_login_at = now
@@ -314,72 +292,6 @@ async def logout(session: AsyncSession, principal: Principal) -> None:
         .values(revoked_at=utcnow(), revoked_reason="logout")
     )
     await record(session, "auth.logout", tenant_id=principal.tenant_id, actor=principal)
-
-
-async def _load_user(session: AsyncSession, principal: Principal) -> User:
-    user = (
-        await session.execute(
-            select(User).where(User.id == principal.user_id, User.tenant_id == principal.tenant_id)
-        )
-    ).scalar_one()
-    return user
-
-
-async def mfa_setup(session: AsyncSession, kit: AuthKit, principal: Principal) -> MfaSetupResponse:
-    """Create a new TOTP secret (not active until confirmed with /enable)."""
-    user = await _load_user(session, principal)
-    if user.mfa_enabled:
-        raise Conflict("MFA is already enabled; disable it first", code="mfa_already_enabled")
-    secret = pyotp.random_base32()
-    user.mfa_secret_encrypted = kit.tokens.encrypt_secret(secret)
-    user.mfa_last_step = None
-    uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=MFA_ISSUER)
-    return MfaSetupResponse(secret=secret, otpauth_uri=uri)
-
-
-async def mfa_enable(session: AsyncSession, kit: AuthKit, principal: Principal, code: str) -> None:
-    """Turn MFA on after checking a code from the new secret."""
-    user = await _load_user(session, principal)
-    if user.mfa_enabled:
-        raise Conflict("MFA is already enabled", code="mfa_already_enabled")
-    if user.mfa_secret_encrypted is None:
-        raise Conflict("Call /api/auth/mfa/setup first", code="mfa_not_set_up")
-    step = _verify_totp(kit, user, code, utcnow())
-    if step is None:
-        raise ValidationFailed("The MFA code is not valid", code="mfa_invalid")
-    user.mfa_enabled = True
-    user.mfa_last_step = step
-    await record(
-        session,
-        "user.mfa_enabled",
-        tenant_id=principal.tenant_id,
-        actor=principal,
-        targets=[Target("user", str(user.id), user.email)],
-    )
-
-
-async def mfa_disable(
-    session: AsyncSession, kit: AuthKit, principal: Principal, password: str, code: str
-) -> None:
-    """Turn MFA off; takes the password and a current code."""
-    user = await _load_user(session, principal)
-    if not user.mfa_enabled:
-        raise Conflict("MFA is not enabled", code="mfa_not_enabled")
-    if not await kit.passwords.verify_async(user.password_hash, password):
-        raise ValidationFailed("The password is not correct", code="invalid_password")
-    step = _verify_totp(kit, user, code, utcnow())
-    if step is None:
-        raise ValidationFailed("The MFA code is not valid", code="mfa_invalid")
-    user.mfa_enabled = False
-    user.mfa_secret_encrypted = None
-    user.mfa_last_step = None
-    await record(
-        session,
-        "user.mfa_disabled",
-        tenant_id=principal.tenant_id,
-        actor=principal,
-        targets=[Target("user", str(user.id), user.email)],
-    )
 
 
 async def accept_invitation(

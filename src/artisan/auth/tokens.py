@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ class TokenService:
         self._fernet = Fernet(
             base64.urlsafe_b64encode(_derive_key(settings.secret_key, b"artisan-mfa-v1"))
         )
+        self._recovery_key = _derive_key(settings.secret_key, b"artisan-mfa-recovery-v1")
 
     def issue_access_token(
         self,
@@ -101,6 +103,11 @@ class TokenService:
     def hash_refresh_token(token: str) -> str:
         """The stored digest of a refresh token (high-entropy, so a plain SHA-256 suffices)."""
         return hashlib.sha256(token.encode()).hexdigest()
+
+    def digest_recovery_code(self, code: str) -> str:
+        """The stored digest of an MFA recovery code, keyed so a copy of the table is useless."""
+        normalised = code.replace("-", "").strip().lower()
+        return hmac.new(self._recovery_key, normalised.encode(), hashlib.sha256).hexdigest()
 
     def encrypt_secret(self, value: str) -> bytes:
         """Encrypt a small secret (an MFA seed) for storage."""

@@ -14,7 +14,7 @@ from artisan.models.event import (
 )
 from artisan.models.lead import Lead, Suppression
 from artisan.models.tenant import Plan, Tenant, TenantStatus
-from artisan.models.user import AuthSession, RefreshToken, Role, User
+from artisan.models.user import AuthSession, MfaRecoveryCode, RefreshToken, Role, User
 from artisan.models.webhook import (
     DeliveryStatus,
     WebhookAttempt,
@@ -38,6 +38,7 @@ __all__ = [
     "Lead",
     "LeadMetricFirst",
     "LeadMetricState",
+    "MfaRecoveryCode",
     "Plan",
     "RefreshToken",
     "Role",

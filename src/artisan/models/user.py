@@ -81,3 +81,15 @@ class RefreshToken(IdMixin, TenantOwnedMixin, Base):
     token_hash: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class MfaRecoveryCode(IdMixin, TenantOwnedMixin, Base):
+    """One single-use code that stands in for a TOTP code (the phone was lost); a digest only."""
+
+    __tablename__ = "mfa_recovery_codes"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None]

@@ -80,3 +80,28 @@ async def delete_user(
     """Remove a user; the tenant's last admin cannot be removed."""
     await service.delete_user(session, principal, user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{user_id}/invitation",
+    response_model=UserInvited,
+    responses=_ERRORS,
+)
+async def resend_invitation(
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    principal: TenantAdmin,
+    session: SessionDep,
+    tokens: TokensDep,
+) -> UserInvited:
+    """Issue a new invitation token (7 days) for a user who has not accepted; the old one stops."""
+    return await service.resend_invitation(session, principal, tokens, user_id)
+
+
+@router.delete("/{user_id}/invitation", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
+async def revoke_invitation(
+    tenant_id: uuid.UUID, user_id: uuid.UUID, principal: TenantAdmin, session: SessionDep
+) -> Response:
+    """Withdraw an invitation nobody accepted; the invited user is removed."""
+    await service.revoke_invitation(session, principal, user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

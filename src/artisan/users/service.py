@@ -217,3 +217,50 @@ async def delete_user(session: AsyncSession, principal: Principal, user_id: uuid
     await session.execute(
         delete(User).where(User.id == user.id, User.tenant_id == principal.tenant_id)
     )
+
+
+async def _pending_invitee(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> User:
+    user = await get_user(session, principal, user_id, for_update=True)
+    if user.invitation_token_hash is None or user.password_hash is not None:
+        raise Conflict("This user has no pending invitation", code="no_pending_invitation")
+    return user
+
+
+async def resend_invitation(
+    session: AsyncSession, principal: Principal, tokens: TokenService, user_id: uuid.UUID
+) -> UserInvited:
+    """A new invitation token and expiry for a user who has not accepted; the old one stops."""
+    user = await _pending_invitee(session, principal, user_id)
+    token = "art_inv_" + secrets.token_urlsafe(32)
+    expires_at = utcnow() + INVITATION_LIFETIME
+    user.invitation_token_hash = tokens.hash_refresh_token(token)
+    user.invitation_expires_at = expires_at
+    await session.flush()
+    await session.refresh(user)
+    await record(
+        session,
+        "user.invitation_resent",
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        targets=[Target("user", str(user.id), user.email)],
+    )
+    await domain_events.user_invited(session, user, invited_by=principal.user_id)
+    return UserInvited(
+        **user_out(user).model_dump(), invitation_token=token, invitation_expires_at=expires_at
+    )
+
+
+async def revoke_invitation(
+    session: AsyncSession, principal: Principal, user_id: uuid.UUID
+) -> None:
+    """Withdraw an invitation nobody accepted: the invited user goes, and the token with it."""
+    user = await _pending_invitee(session, principal, user_id)
+    await record(
+        session,
+        "user.invitation_revoked",
+        tenant_id=principal.tenant_id,
+        actor=principal,
+        targets=[Target("user", str(user.id), user.email)],
+    )
+    await session.delete(user)
+    await session.flush()
