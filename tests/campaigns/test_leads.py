@@ -276,3 +276,48 @@ async def test_cross_tenant_and_scopes(app: FastAPI, client: httpx.AsyncClient) 
         await client.post("/api/leads", json={"email": "mine@example.com"}, headers=other.headers)
     ).status_code == 201
     assert (await client.get("/api/leads")).status_code == 401
+
+
+async def test_csv_imports_read_headers_as_people_write_them(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    me = await signed_in_user(app, client)
+
+    async def upload(content: bytes, **params: str) -> httpx.Response:
+        return await client.post(
+            "/api/leads/import/csv",
+            params=params,
+            files={"file": ("leads.csv", content, "text/csv")},
+            headers=me.headers,
+        )
+
+    semicolons = (
+        "\ufeffE-mail;First Name;last_name;Company Name;Job Title;custom.Seats;custom.ARR\n"
+        "ada@example.com;Ada;Lovelace;Acme;CTO;12;1.5e6\n"
+    ).encode()
+    report = (await upload(semicolons)).json()
+    assert report["created"] == 1, report
+    assert report["delimiter"] == ";"
+    assert {c["header"]: c["field"] for c in report["columns"]} == {
+        "E-mail": "email",
+        "First Name": "first_name",
+        "last_name": "last_name",
+        "Company Name": "company",
+        "Job Title": "title",
+        "custom.Seats": "custom.Seats",
+        "custom.ARR": "custom.ARR",
+    }
+    ada = (await client.get("/api/leads?q=ada@", headers=me.headers)).json()["data"][0]
+    assert (ada["first_name"], ada["company"], ada["title"]) == ("Ada", "Acme", "CTO")
+    assert ada["custom_fields"] == {"Seats": "12", "ARR": "1.5e6"}  # text unless asked
+    tabs = b"EMAIL\tfirstname\tcustom.seats\tcustom.note\nbob@example.com\tBob\t7\t007\n"
+    typed = (await upload(tabs, infer_types="true")).json()
+    assert typed["delimiter"] == "\t"
+    bob = (await client.get("/api/leads?q=bob@", headers=me.headers)).json()["data"][0]
+    assert bob["custom_fields"] == {"seats": 7, "note": 7}
+    # Two headers for one field, or a header naming nothing, are refused with the names.
+    twice = await upload(b"email,E-mail\na@example.com,b@example.com\n")
+    assert twice.status_code == 422
+    assert twice.json()["fields"] == ["email"]
+    unknown = await upload(b"email,shoe size\nc@example.com,9\n")
+    assert unknown.json()["columns"] == ["shoe size"]

@@ -14,6 +14,7 @@ from artisan.core.db import SessionDep
 from artisan.core.errors import PayloadTooLarge, problem_responses
 from artisan.core.pagination import Page, PageParams, page_params
 from artisan.leads import service
+from artisan.leads.csv_import import parse_csv
 from artisan.leads.schemas import (
     ImportReport,
     LeadCreate,
@@ -95,15 +96,21 @@ async def import_csv(
     session: SessionDep,
     on_duplicate: Annotated[Literal["skip", "update"], Query()] = "skip",
     source: Annotated[str | None, Query(max_length=100)] = "csv",
+    infer_types: Annotated[
+        bool, Query(description="Turn numeric `custom.<name>` values into numbers")
+    ] = False,
 ) -> ImportReport:
-    """Import a CSV (header row with `email`, other lead fields, `custom.<name>` columns)."""
+    """Import a CSV: a header row with an email column, other lead fields under their common
+    names (`Email`, `E-mail`, `First Name`, `Company Name`, ...) and `custom.<name>` columns;
+    `,` `;` or tab delimited. The report says how each header was read."""
     content = await file.read(MAX_CSV_BYTES + 1)
     if len(content) > MAX_CSV_BYTES:
         raise PayloadTooLarge(f"A CSV import is at most {MAX_CSV_BYTES} bytes")
-    rows = service.parse_csv(content)
-    return await service.import_leads(
-        session, principal, rows, on_duplicate=on_duplicate, source=source, via="csv"
+    parsed = parse_csv(content, infer_types=infer_types)
+    report = await service.import_leads(
+        session, principal, parsed.rows, on_duplicate=on_duplicate, source=source, via="csv"
     )
+    return report.model_copy(update={"columns": parsed.columns, "delimiter": parsed.delimiter})
 
 
 @router.post("", response_model=LeadOut, status_code=status.HTTP_201_CREATED, responses=_ERRORS)

@@ -128,6 +128,13 @@ class RejectedRow(BaseModel):
     errors: list[str]
 
 
+class ColumnMapping(BaseModel):
+    """How one CSV header was read."""
+
+    header: str
+    field: str = Field(description="The lead field, or `custom.<name>` for a custom field")
+
+
 class ImportReport(BaseModel):
     """What an import did with each row."""
 
@@ -137,6 +144,10 @@ class ImportReport(BaseModel):
     skipped: int
     rejected: list[RejectedRow]
     created_ids: list[uuid.UUID]
+    columns: list[ColumnMapping] | None = Field(
+        default=None, description="A CSV import: how each header was read"
+    )
+    delimiter: str | None = Field(default=None, description="A CSV import: the delimiter found")
 
 
 class SuppressionCreate(BaseModel):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -22,7 +20,6 @@ from artisan.core.ids import new_id
 from artisan.core.pagination import LIKE_ESCAPE, PageParams, contains_pattern, paginate
 from artisan.leads import domain_events
 from artisan.leads.schemas import (
-    MAX_IMPORT_ROWS,
     ImportReport,
     LeadCreate,
     LeadOut,
@@ -365,60 +362,6 @@ async def import_leads(
         },
     )
     return report
-
-
-CSV_COLUMNS = {"email", *LEAD_FIELDS}
-
-
-def parse_csv(content: bytes) -> list[dict[str, Any]]:
-    """Rows of an uploaded CSV as dicts; `custom.<name>` columns become custom fields."""
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValidationFailed("The file is not UTF-8 text", code="invalid_csv") from exc
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "email" not in [f.strip().lower() for f in reader.fieldnames]:
-        raise ValidationFailed(
-            "The CSV needs a header row with an email column", code="invalid_csv"
-        )
-    unknown = [
-        f
-        for f in reader.fieldnames
-        if f.strip().lower() not in CSV_COLUMNS and not f.strip().lower().startswith("custom.")
-    ]
-    if unknown:
-        raise ValidationFailed(
-            f"Unknown CSV columns: {', '.join(unknown)}", code="invalid_csv", columns=unknown
-        )
-    rows: list[dict[str, Any]] = []
-    try:
-        for record_ in reader:
-            if len(rows) >= MAX_IMPORT_ROWS:
-                raise ValidationFailed(
-                    f"A CSV import takes at most {MAX_IMPORT_ROWS} rows", code="too_many_rows"
-                )
-            row: dict[str, Any] = {}
-            custom: dict[str, Any] = {}
-            for name, value in record_.items():
-                if name is None:
-                    row["__extra__"] = value
-                    continue
-                key = name.strip().lower()
-                value = (value or "").strip()
-                if value == "":
-                    continue
-                if key.startswith("custom."):
-                    custom[name.strip()[len("custom.") :]] = value
-                else:
-                    row[key] = value
-            if custom:
-                row["custom_fields"] = custom
-            rows.append(row)
-    except csv.Error as exc:
-        raise ValidationFailed(f"The CSV cannot be read: {exc}", code="invalid_csv") from exc
-    if not rows:
-        raise ValidationFailed("The CSV has no data rows", code="invalid_csv")
-    return rows
 
 
 async def add_suppression(
