@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -190,6 +191,9 @@ async def test_bad_input_is_refused_on_every_endpoint(
     assert not_uuid.status_code == 422
 
 
+UTC_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?Z$")
+
+
 def _parse_csv(body: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(body)))
 
@@ -219,6 +223,9 @@ async def test_csv_and_jsonl_exports_match_the_list(
         assert datetime.fromisoformat(row["occurred_at"]) == datetime.fromisoformat(
             entry["occurred_at"]
         )
+        # One format everywhere: the list's and the export's times are written alike.
+        assert UTC_TIME.match(row["occurred_at"]), row["occurred_at"]
+        assert UTC_TIME.match(entry["occurred_at"]), entry["occurred_at"]
         assert json.loads(row["targets"]) == entry["targets"]
         assert json.loads(row["metadata"]) == entry["metadata"]
         assert row["actor_label"] == entry["actor"]["label"]
@@ -238,6 +245,7 @@ async def test_csv_and_jsonl_exports_match_the_list(
     assert len(lines) == len(listed)
     for line, entry in zip(lines, listed, strict=True):
         occurred = line.pop("occurred_at")
+        assert UTC_TIME.match(occurred), occurred
         expected = dict(entry)
         assert datetime.fromisoformat(occurred) == datetime.fromisoformat(
             expected.pop("occurred_at")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import random
 import re
@@ -132,3 +133,15 @@ def test_the_webhooks_guide_lists_the_whole_catalogue() -> None:
     catalogue = guide[guide.index("Today's catalogue") : guide.index("The tenant's `webhooks`")]
     listed = set(re.findall(r"`([a-z_]+(?:\.[a-z_]+)+)`", catalogue))
     assert listed == {event.name for event in EVENTS.all()}
+
+
+def test_webhook_bodies_write_times_like_the_api() -> None:
+    from datetime import UTC, datetime
+
+    from artisan.core.ids import iso_utc
+    from artisan.webhooks.attempts import message_body
+
+    at = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
+    body = json.loads(message_body("webhook.test", at, {"endpoint_id": "x"}))
+    assert body["timestamp"] == "2026-11-25T12:00:00.123456Z" == iso_utc(at)
+    assert iso_utc(at.replace(microsecond=0)) == "2026-11-25T12:00:00Z"

@@ -25,7 +25,7 @@ from artisan.auth.principal import Principal
 from artisan.auth.scopes import ROLE_SCOPES, effective_scopes
 from artisan.core.db import on_commit, one_or_404
 from artisan.core.errors import Conflict, Forbidden, ValidationFailed
-from artisan.core.ids import utcnow
+from artisan.core.ids import iso_utc, utcnow
 from artisan.core.pagination import PageParams, paginate
 from artisan.models.api_key import ApiKey
 from artisan.models.user import Role, User
@@ -220,7 +220,7 @@ async def create_key(
         metadata={
             "display_prefix": key.display_prefix,
             "scopes": key.scopes,
-            "expires_at": key.expires_at.isoformat() if key.expires_at else None,
+            "expires_at": iso_utc(key.expires_at) if key.expires_at else None,
             "allowed_ips": key.allowed_ips,
             "rate_limit_per_minute": key.rate_limit_per_minute,
         },

@@ -54,6 +54,14 @@ def _escaped(column: Any) -> Any:
     )
 
 
+# Times as the API writes them (core.ids.iso_utc): UTC, six fractional digits, `Z`.
+_TIME_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+
+
+def _time(column: Any) -> Any:
+    return func.to_char(func.timezone("UTC", column), _TIME_FORMAT)
+
+
 def _csv_query(tenant_id: uuid.UUID, filters: AuditFilters) -> Any:
     log = AuditEntry
     # PostgreSQL hands back every cell as finished text (JSON, timestamps, escaping), so
@@ -62,9 +70,7 @@ def _csv_query(tenant_id: uuid.UUID, filters: AuditFilters) -> Any:
         select(
             cast(log.id, Text),
             cast(log.seq, Text),
-            func.to_char(
-                func.timezone("UTC", log.occurred_at), 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'
-            ),
+            _time(log.occurred_at),
             _escaped(log.action),
             _escaped(log.outcome),
             _escaped(log.actor_type),
@@ -92,7 +98,7 @@ def _jsonl_query(tenant_id: uuid.UUID, filters: AuditFilters) -> Any:
         "tenant_id",
         log.tenant_id,
         "occurred_at",
-        log.occurred_at,
+        _time(log.occurred_at),
         "action",
         log.action,
         "outcome",
@@ -112,7 +118,7 @@ def _jsonl_query(tenant_id: uuid.UUID, filters: AuditFilters) -> Any:
         "chain",
         func.json_build_object("seq", log.seq, "prev_hash", log.prev_hash, "hash", log.hash),
         "personal_erased_at",
-        log.personal_erased_at,
+        _time(log.personal_erased_at),
     )
     return (
         select(cast(line, Text))

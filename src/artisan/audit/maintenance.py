@@ -19,7 +19,7 @@ from artisan.audit.recorder import SESSION_KEY as AUDIT_SESSION_KEY
 from artisan.audit.recorder import SYSTEM, AuditConfig, Target, lock_chain, record
 from artisan.config import Settings
 from artisan.core.db import set_tenant
-from artisan.core.ids import utcnow
+from artisan.core.ids import iso_utc, utcnow
 from artisan.models.audit import AuditCheckpoint
 from artisan.models.tenant import Tenant
 
@@ -140,7 +140,7 @@ class AuditMaintenance:
                     "pruned": pruned,
                     "through_seq": through,
                     "retention_days": days,
-                    "cutoff": cutoff.isoformat(),
+                    "cutoff": iso_utc(cutoff),
                 },
             )
         log.info("audit_pruned", tenant_id=str(tenant.id), pruned=pruned, through_seq=through)

@@ -18,7 +18,7 @@ from artisan.auth.tokens import TokenService
 from artisan.config import Settings
 from artisan.core.db import SessionDep, enable_rls_bypass, set_tenant
 from artisan.core.errors import Forbidden, NotFound, PaymentRequired, Unauthorized
-from artisan.core.ids import utcnow
+from artisan.core.ids import iso_utc, utcnow
 from artisan.core.network import client_ip
 from artisan.core.ratelimit import RateLimiter
 from artisan.models.tenant import Tenant, TenantStatus
@@ -75,7 +75,7 @@ def ensure_trial_allows(request: Request, tenant: TenantContext) -> None:
         raise PaymentRequired(
             "The trial has ended; choose a plan to make changes again",
             code="trial_expired",
-            trial_ended_at=tenant.trial_ends_at.isoformat(),
+            trial_ended_at=iso_utc(tenant.trial_ends_at),
         )
 
 

@@ -23,3 +23,9 @@ def new_bulk_id() -> uuid.UUID:
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC."""
     return datetime.now(UTC)
+
+
+def iso_utc(at: datetime) -> str:
+    """A time as the platform writes every time (API bodies, webhooks, exports, problems):
+    RFC 3339 in UTC with `Z`, and six fractional digits when the time has a fraction."""
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from artisan.core.ids import utcnow
+from artisan.core.ids import iso_utc, utcnow
 from artisan.webhooks.ssrf import is_ssrf_error
 
 JITTER = 0.2
@@ -96,7 +96,7 @@ class Outcome:
 
 def message_body(event_type: str, created_at: datetime, payload: dict[str, Any] | None) -> bytes:
     """The JSON body of a message: identical on every attempt, so signatures are reproducible."""
-    envelope = {"type": event_type, "timestamp": created_at.isoformat(), "data": payload}
+    envelope = {"type": event_type, "timestamp": iso_utc(created_at), "data": payload}
     return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
 
 

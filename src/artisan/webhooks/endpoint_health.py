@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.audit.recorder import SYSTEM, Target, record
 from artisan.config import Settings
-from artisan.core.ids import utcnow
+from artisan.core.ids import iso_utc, utcnow
 from artisan.models.webhook import WebhookEndpoint
 from artisan.webhooks.emit import emit_event
 from artisan.webhooks.events import WebhookEndpointDisabled
@@ -101,7 +101,7 @@ class EndpointHealth:
             elif endpoint.consecutive_failures >= self.disable_after_failures:
                 reason = f"{endpoint.consecutive_failures} messages in a row failed"
             elif endpoint.failing_since is not None and endpoint.failing_since <= cutoff:
-                reason = f"Every attempt failed since {endpoint.failing_since.isoformat()}"
+                reason = f"Every attempt failed since {iso_utc(endpoint.failing_since)}"
             else:
                 continue
             await disable_endpoint(session, endpoint, reason)

@@ -13,7 +13,7 @@ from artisan.auth.principal import Principal
 from artisan.config import Settings
 from artisan.core.db import one_or_404
 from artisan.core.errors import Conflict, ValidationFailed
-from artisan.core.ids import utcnow
+from artisan.core.ids import iso_utc, utcnow
 from artisan.core.pagination import PageParams, paginate
 from artisan.models.webhook import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from artisan.tenants.features import require_feature
@@ -361,8 +361,8 @@ async def recover_deliveries(
         actor=principal,
         targets=[_target(endpoint)],
         metadata={
-            "since": since.isoformat(),
-            "until": until.isoformat() if until else None,
+            "since": iso_utc(since),
+            "until": iso_utc(until) if until else None,
             "count": len(ids),
         },
     )
