@@ -21,21 +21,34 @@ audit_app = typer.Typer(help="Maintain the audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
 
+@app.callback()
+def _quiet_by_default() -> None:
+    """One-shot commands print their results, not the platform's info log lines."""
+    # `serve`, `worker` and `beat` configure logging again from LOG_LEVEL as they start.
+    from artisan.core.logging import configure_logging
+
+    configure_logging("WARNING", json=get_settings().json_logs)
+
+
 def _settings() -> Settings:
+    """The settings, with the quickstart's embedded PostgreSQL when DATABASE_URL is unset."""
     settings = get_settings()
-    if not settings.database_url:
-        typer.echo(
-            "DATABASE_URL is not set (only `artisan serve` starts an embedded PostgreSQL).",
-            err=True,
-        )
-        raise typer.Exit(2)
-    return settings
+    if settings.database_url:
+        return settings
+    _start_embedded(settings)
+    return get_settings()
 
 
 def _start_embedded(settings: Settings) -> Any:
+    """Join the embedded PostgreSQL of `artisan serve`, or start it; it stops with its last
+    user (a one-shot command that started it stops it as it exits)."""
     from artisan.core.embedded_pg import start_embedded_postgres
 
-    typer.echo(f"No DATABASE_URL: starting embedded PostgreSQL in {settings.embedded_postgres_dir}")
+    typer.echo(
+        f"No DATABASE_URL: using the quickstart's embedded PostgreSQL in "
+        f"{settings.embedded_postgres_dir}",
+        err=True,
+    )
     server, url = start_embedded_postgres(settings.embedded_postgres_dir)
     os.environ["DATABASE_URL"] = url
     get_settings.cache_clear()
@@ -70,6 +83,10 @@ def serve(
             f"with password {bootstrap.DEMO_ADMIN_PASSWORD}"
         )
     typer.echo(f"API docs: http://{host}:{port}/docs  (ReDoc /redoc, OpenAPI /openapi.json)")
+    typer.echo(
+        "Sign in there with Authorize (the email as username), or POST /api/auth/login; "
+        "the guides are in docs/ (start with docs/auth.md)."
+    )
     if embedded is not None:
         # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exit so the
         # embedded PostgreSQL is stopped below instead of being orphaned.
