@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,31 +20,14 @@ import time
 from pathlib import Path
 
 import httpx
-import psycopg
+
+from _serve import free_port, fresh_database, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/artisan_bench_keys"
 )
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
-
-
-def _fresh_database() -> None:
-    name = DATABASE_URL.rsplit("/", 1)[1]
-    admin_url = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from artisan.bootstrap import migrate; from artisan.config "
-            "import Settings; migrate(Settings())",
-        ],
-        env=_env(),
-        check=True,
-    )
 
 
 def _env() -> dict[str, str]:
@@ -64,25 +46,6 @@ def _env() -> dict[str, str]:
         }
     )
     return env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def _wait_ready(client: httpx.AsyncClient) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if (await client.get("/health")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError("the server did not start")
 
 
 async def _setup(client: httpx.AsyncClient) -> tuple[str, dict[str, str], dict[str, str]]:
@@ -129,7 +92,7 @@ def _p(samples: list[float], q: float) -> float:
 
 async def _run(port: int, requests: int, warmup: int, rounds: int) -> None:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-        await _wait_ready(client)
+        await wait_ready(client)
         tenant_id, user, key = await _setup(client)
         variants = {
             "/health (floor, no DB)": ("/health", {}),
@@ -172,8 +135,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
-    _fresh_database()
-    port = _free_port()
+    fresh_database(DATABASE_URL, _env())
+    port = free_port()
     server = subprocess.Popen(
         [
             sys.executable,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,7 +22,8 @@ import time
 from pathlib import Path
 
 import httpx
-import psycopg
+
+from _serve import free_port, fresh_database, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 DATABASE_URL = os.environ.get(
@@ -46,43 +46,6 @@ def _env() -> dict[str, str]:
     )
     env.pop("REDIS_URL", None)
     return env
-
-
-def _fresh_database() -> None:
-    name = DATABASE_URL.rsplit("/", 1)[1]
-    admin_url = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from artisan.bootstrap import migrate; from artisan.config "
-            "import Settings; migrate(Settings())",
-        ],
-        env=_env(),
-        check=True,
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def _wait_ready(client: httpx.AsyncClient) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if (await client.get("/health")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError("the server did not start")
 
 
 async def _health_latencies(client: httpx.AsyncClient, n: int) -> list[float]:
@@ -110,8 +73,8 @@ def _p99(samples: list[float]) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
-    _fresh_database()
-    port = _free_port()
+    fresh_database(DATABASE_URL, _env())
+    port = free_port()
     server = subprocess.Popen(  # noqa: ASYNC220 - the server under test, started once
         [
             sys.executable,
@@ -129,7 +92,7 @@ async def main(args: argparse.Namespace) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-            await _wait_ready(client)
+            await wait_ready(client)
             signup = await client.post(
                 "/api/auth/signup",
                 json={"company_name": "Bench", "email": EMAIL, "password": PASSWORD, "name": "B"},

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import replace
+from datetime import datetime
 
 import httpx
 import pyotp
@@ -178,6 +179,34 @@ async def test_users_list_and_end_their_own_sessions_only(
         await client.delete("/api/auth/sessions/not-a-uuid", headers=laptop.headers)
     ).status_code == 422
     assert (await client.get("/api/auth/sessions")).status_code == 401
+
+
+async def test_a_sessions_last_use_is_its_latest_refresh(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    account = await signed_in_user(app, client)
+    login = await client.post(
+        "/api/auth/login", json={"email": account.email, "password": account.password}
+    )
+    signed_in = login.json()
+    own = bearer(signed_in["access_token"])
+
+    def this_session(listed: httpx.Response) -> dict[str, str]:
+        return next(s for s in listed.json()["data"] if s["current"])
+
+    fresh = this_session(await client.get("/api/auth/sessions", headers=own))
+    assert fresh["last_used_at"] == fresh["created_at"]
+    refreshed = await client.post(
+        "/api/auth/refresh", json={"refresh_token": signed_in["refresh_token"]}
+    )
+    assert refreshed.status_code == 200
+    renewed = bearer(refreshed.json()["access_token"])
+    used = this_session(await client.get("/api/auth/sessions", headers=renewed))
+    assert used["id"] == fresh["id"]
+    assert used["created_at"] == fresh["created_at"]
+    assert datetime.fromisoformat(used["last_used_at"]) > datetime.fromisoformat(
+        fresh["last_used_at"]
+    )
 
 
 async def test_swaggers_authorize_form_carries_the_mfa_code_and_the_tenant(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.audit.recorder import Target, record
@@ -16,7 +17,8 @@ from artisan.core.db import enable_rls_bypass, one_or_404
 from artisan.core.errors import ValidationFailed
 from artisan.core.ids import utcnow
 from artisan.core.pagination import PageParams, paginate
-from artisan.models.user import AuthSession, User
+from artisan.models.user import AuthSession, RefreshToken
+from artisan.users.service import own_user
 
 
 def own_sessions(principal: Principal) -> Select[AuthSession]:
@@ -28,16 +30,11 @@ def own_sessions(principal: Principal) -> Select[AuthSession]:
     )
 
 
-async def _own_user(session: AsyncSession, principal: Principal) -> User:
-    query = select(User).where(User.id == principal.user_id, User.tenant_id == principal.tenant_id)
-    return await one_or_404(session, query, "No such user", for_update=True)
-
-
 async def create_another_tenant(
     session: AsyncSession, kit: AuthKit, principal: Principal, company_name: str
 ) -> TokenResponse:
     """A new tenant with the caller as its admin (same email and password), signed in there."""
-    user = await _own_user(session, principal)
+    user = await own_user(session, principal)
     email, full_name, password_hash = user.email, user.full_name, user.password_hash
     # The new account is as protected as this one: the same two-factor seed.
     seed = user.mfa_secret_encrypted if user.mfa_enabled else None
@@ -58,7 +55,7 @@ async def change_password(
     session: AsyncSession, kit: AuthKit, principal: Principal, current: str, new: str
 ) -> int:
     """Set a new password (the current one required); every other session ends. How many did."""
-    user = await _own_user(session, principal)
+    user = await own_user(session, principal)
     if not await kit.passwords.verify_async(user.password_hash, current):
         raise ValidationFailed("The current password is not correct", code="invalid_password")
     if current == new:
@@ -86,24 +83,34 @@ async def change_password(
     return count
 
 
-def session_out(auth_session: AuthSession, principal: Principal) -> SessionOut:
-    """The wire form of a sign-in session, marked when it is the caller's own."""
-    return SessionOut(
-        id=auth_session.id,
-        device=auth_session.user_agent,
-        ip_address=auth_session.ip_address,
-        created_at=auth_session.created_at,
-        last_used_at=auth_session.last_used_at or auth_session.created_at,
-        current=auth_session.id == principal.session_id,
-    )
-
-
 async def list_sessions(
     session: AsyncSession, principal: Principal, params: PageParams
-) -> tuple[list[AuthSession], str | None]:
-    """One page of the caller's live sessions, newest first."""
+) -> tuple[list[SessionOut], str | None]:
+    """One page of the caller's live sessions, newest first, each with its last use."""
     rows, cursor = await paginate(session, own_sessions(principal), AuthSession.id, params)
-    return list(rows), cursor
+    # Every sign-in and refresh mints a refresh token: the newest one is the last use.
+    last_used: dict[uuid.UUID, datetime] = {}
+    if rows:
+        found = await session.execute(
+            select(RefreshToken.session_id, func.max(RefreshToken.created_at))
+            .where(
+                RefreshToken.tenant_id == principal.tenant_id,
+                RefreshToken.session_id.in_([row.id for row in rows]),
+            )
+            .group_by(RefreshToken.session_id)
+        )
+        last_used = {session_id: at for session_id, at in found.all()}
+    return [
+        SessionOut(
+            id=row.id,
+            device=row.user_agent,
+            ip_address=row.ip_address,
+            created_at=row.created_at,
+            last_used_at=last_used.get(row.id, row.created_at),
+            current=row.id == principal.session_id,
+        )
+        for row in rows
+    ], cursor
 
 
 async def revoke_session(

@@ -9,22 +9,22 @@ import secrets
 from datetime import datetime
 
 import pyotp
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from artisan.audit.recorder import Actor, Target, record
 from artisan.auth.kit import AuthKit
 from artisan.auth.principal import Principal
-from artisan.auth.schemas import MfaSetupResponse
-from artisan.core.db import one_or_404
+from artisan.auth.schemas import RECOVERY_CODE_PATTERN, MfaSetupResponse
 from artisan.core.errors import Conflict, ValidationFailed
 from artisan.core.ids import utcnow
 from artisan.models.user import MfaRecoveryCode, User
+from artisan.users.service import own_user
 
 MFA_ISSUER = "Artisan Platform"
 RECOVERY_CODES = 10
-# Sixteen base32 characters (80 bits) in four groups: `abcd-efgh-ijkl-mnop`.
-RECOVERY_CODE = re.compile(r"^[a-z2-7]{4}(-?[a-z2-7]{4}){3}$")
+# Sixteen base32 characters: 80 bits.
+RECOVERY_CODE = re.compile(rf"^{RECOVERY_CODE_PATTERN}$")
 
 
 class CodeCheck(enum.Enum):
@@ -59,7 +59,7 @@ async def check_second_factor(
     session: AsyncSession, kit: AuthKit, user: User, code: str, now: datetime
 ) -> CodeCheck:
     """A TOTP code (its step then remembered) or an unused recovery code (then spent)."""
-    if RECOVERY_CODE.match(code.lower()):
+    if RECOVERY_CODE.match(code):
         spent = await session.execute(
             update(MfaRecoveryCode)
             .where(
@@ -94,19 +94,14 @@ def _actor(user: User) -> Actor:
 
 
 async def _unused_codes(session: AsyncSession, user: User) -> int:
-    rows = await session.execute(
-        select(MfaRecoveryCode.id).where(
+    left = await session.execute(
+        select(func.count()).where(
             MfaRecoveryCode.tenant_id == user.tenant_id,
             MfaRecoveryCode.user_id == user.id,
             MfaRecoveryCode.used_at.is_(None),
         )
     )
-    return len(rows.all())
-
-
-async def _own_user(session: AsyncSession, principal: Principal) -> User:
-    query = select(User).where(User.id == principal.user_id, User.tenant_id == principal.tenant_id)
-    return await one_or_404(session, query, "No such user", for_update=True)
+    return int(left.scalar_one())
 
 
 async def _replace_recovery_codes(session: AsyncSession, kit: AuthKit, user: User) -> list[str]:
@@ -141,7 +136,7 @@ def _require_totp(kit: AuthKit, user: User, code: str) -> int:
 
 async def mfa_setup(session: AsyncSession, kit: AuthKit, principal: Principal) -> MfaSetupResponse:
     """Create a new TOTP secret (not active until confirmed with /enable)."""
-    user = await _own_user(session, principal)
+    user = await own_user(session, principal)
     if user.mfa_enabled:
         raise Conflict("MFA is already enabled; disable it first", code="mfa_already_enabled")
     secret = pyotp.random_base32()
@@ -155,7 +150,7 @@ async def mfa_enable(
     session: AsyncSession, kit: AuthKit, principal: Principal, code: str
 ) -> list[str]:
     """Turn MFA on after checking a code from the new secret; the recovery codes, shown once."""
-    user = await _own_user(session, principal)
+    user = await own_user(session, principal)
     if user.mfa_enabled:
         raise Conflict("MFA is already enabled", code="mfa_already_enabled")
     if user.mfa_secret_encrypted is None:
@@ -177,7 +172,7 @@ async def regenerate_recovery_codes(
     session: AsyncSession, kit: AuthKit, principal: Principal, code: str
 ) -> list[str]:
     """Replace every recovery code (the old ones stop working); a current TOTP code required."""
-    user = await _own_user(session, principal)
+    user = await own_user(session, principal)
     if not user.mfa_enabled:
         raise Conflict("MFA is not enabled", code="mfa_not_enabled")
     user.mfa_last_step = _require_totp(kit, user, code)
@@ -196,7 +191,7 @@ async def mfa_disable(
     session: AsyncSession, kit: AuthKit, principal: Principal, password: str, code: str
 ) -> None:
     """Turn MFA off; takes the password and a current code. The recovery codes go with it."""
-    user = await _own_user(session, principal)
+    user = await own_user(session, principal)
     if not user.mfa_enabled:
         raise Conflict("MFA is not enabled", code="mfa_not_enabled")
     if not await kit.passwords.verify_async(user.password_hash, password):

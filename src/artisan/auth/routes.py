@@ -298,7 +298,7 @@ async def list_sessions(
 ) -> Page[SessionOut]:
     """Your live sign-in sessions (device, address, when started and last used), newest first."""
     rows, cursor = await account.list_sessions(session, principal, page)
-    return Page.of([account.session_out(row, principal) for row in rows], cursor)
+    return Page.of(rows, cursor)
 
 
 @router.delete(

@@ -17,11 +17,14 @@ Password = Annotated[
     str, Field(min_length=10, max_length=256, description="At least 10 characters")
 ]
 MfaCode = Annotated[str, Field(pattern=r"^\d{6}$", max_length=6, description="6-digit TOTP code")]
+# A recovery code: sixteen base32 characters in groups of four (`abcd-efgh-ijkl-mnop`), any case,
+# dashes optional.
+RECOVERY_CODE_PATTERN = r"[A-Za-z2-7]{4}(-?[A-Za-z2-7]{4}){3}"
 # At sign-in a recovery code may stand in for the TOTP code.
 SecondFactor = Annotated[
     str,
     Field(
-        pattern=r"^(\d{6}|[A-Za-z2-7]{4}(-?[A-Za-z2-7]{4}){3})$",
+        pattern=rf"^(\d{{6}}|{RECOVERY_CODE_PATTERN})$",
         max_length=19,
         description="6-digit TOTP code, or one of the recovery codes",
     ),

@@ -61,7 +61,6 @@ async def issue_tokens(
         )
         session.add(auth_session)
         await session.flush()
-    auth_session.last_used_at = now
     refresh = kit.tokens.new_refresh_token()
     session.add(
         RefreshToken(

@@ -10,6 +10,3 @@ from pydantic import EmailStr, Field, StringConstraints
 EmailAddress = Annotated[EmailStr, Field(max_length=320)]
 # IANA time zone names are at most about 30 characters; anything longer is not one.
 TimeZoneName = Annotated[str, StringConstraints(max_length=64)]
-SixDigitCode = Annotated[
-    str, StringConstraints(pattern=r"^\d{6}$", max_length=6), Field(description="6-digit code")
-]

@@ -64,9 +64,6 @@ class AuthSession(IdMixin, TenantOwnedMixin, Base):
     user_agent: Mapped[str | None] = mapped_column(String(512))
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(64))
-    # When the session signed in or last refreshed its tokens: its last use is within one
-    # access token's lifetime (JWT_EXPIRATION_HOURS) of it.
-    last_used_at: Mapped[datetime | None]
 
 
 class RefreshToken(IdMixin, TenantOwnedMixin, Base):

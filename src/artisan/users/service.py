@@ -15,7 +15,7 @@ from artisan.audit.recorder import Target, record
 from artisan.auth.principal import Principal
 from artisan.auth.tokens import TokenService
 from artisan.core.db import one_or_404
-from artisan.core.errors import Conflict
+from artisan.core.errors import Conflict, NotFound
 from artisan.core.ids import utcnow
 from artisan.core.pagination import LIKE_ESCAPE, PageParams, contains_pattern, paginate
 from artisan.models.user import AuthSession, Role, User
@@ -54,6 +54,13 @@ async def get_user(
     """One user of the tenant; 404 for anyone else."""
     query = tenant_users(principal).where(User.id == user_id)
     return await one_or_404(session, query, "No such user", for_update=for_update)
+
+
+async def own_user(session: AsyncSession, principal: Principal) -> User:
+    """The signed-in user's own row, locked for a change to their account."""
+    if principal.user_id is None:
+        raise NotFound("No such user")
+    return await get_user(session, principal, principal.user_id, for_update=True)
 
 
 async def list_users(

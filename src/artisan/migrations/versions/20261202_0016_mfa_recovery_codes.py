@@ -1,7 +1,7 @@
 """single-use MFA recovery codes, stored as digests, isolated per tenant
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-02 14:30:00.000000+00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from artisan.core.rls import APP_ROLE, disable_tenant_rls, enable_tenant_rls
 
-revision: str = "0017"
-down_revision: str | Sequence[str] | None = "0016"
+revision: str = "0016"
+down_revision: str | Sequence[str] | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
