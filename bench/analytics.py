@@ -35,6 +35,8 @@ from typing import Any
 import asyncpg
 import httpx
 
+from _serve import wait_ready
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -335,17 +337,6 @@ def start_server(args: argparse.Namespace, url: str) -> subprocess.Popen[bytes]:
         env=env,
         cwd=ROOT,
     )
-
-
-async def wait_ready(http: httpx.AsyncClient) -> None:
-    for _ in range(150):
-        try:
-            if (await http.get("/health")).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.2)
-    raise RuntimeError("the app did not start")
 
 
 async def sign_in(http: httpx.AsyncClient, world: World) -> list[dict[str, str]]:

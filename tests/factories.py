@@ -15,6 +15,18 @@ from artisan.models.user import Role, User
 from artisan.tenants.schemas import TenantSettings
 
 DEFAULT_PASSWORD = "correct horse battery staple"
+# A sign-up form as the public endpoint takes it.
+SIGNUP = {
+    "company_name": "Acme Corp",
+    "email": "ada@acme.example.com",
+    "password": "a-long-password",
+    "name": "Ada Lovelace",
+}
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header for an access token or an API key secret."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 @dataclass
@@ -99,7 +111,7 @@ async def sign_in(client: httpx.AsyncClient, account: Account) -> Account:
         },
     )
     assert response.status_code == 200, response.text
-    account.headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    account.headers = bearer(response.json()["access_token"])
     return account
 
 

@@ -10,10 +10,8 @@ from alembic.config import Config
 from sqlalchemy import func, select
 
 from artisan.audit.recorder import SYSTEM, Target, install_audit, record
-from artisan.auth.dependencies import tenant_context
+from artisan.auth.dependencies import user_principal
 from artisan.auth.passwords import Passwords
-from artisan.auth.principal import Principal
-from artisan.auth.scopes import ROLE_SCOPES
 from artisan.campaigns import enrolment, lifecycle, service, simulation
 from artisan.campaigns.schemas import CampaignCreate, SimulationRates
 from artisan.config import Settings
@@ -184,14 +182,7 @@ async def seed_demo_content(settings: Settings) -> bool:
             )
             if has_leads.first() is not None:
                 return False
-            principal = Principal(
-                kind="user",
-                tenant=tenant_context(tenant),
-                label=user.email,
-                scopes=ROLE_SCOPES[user.role],
-                role=user.role,
-                user_id=user.id,
-            )
+            principal = user_principal(user, tenant)
             rows = [
                 {
                     "email": f"{first.lower()}@{company.lower().replace(' ', '-')}.example.com",

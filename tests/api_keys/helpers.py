@@ -35,11 +35,6 @@ async def issue_key(client: httpx.AsyncClient, admin: Account, **body: Any) -> d
     return created
 
 
-def bearer(secret: str) -> dict[str, str]:
-    """Authorization header for a key."""
-    return {"Authorization": f"Bearer {secret}"}
-
-
 def mount_probes(app: FastAPI) -> None:
     """Small scoped read routes standing in for the domain routes that arrive later."""
     probes = APIRouter(prefix="/api/probe")

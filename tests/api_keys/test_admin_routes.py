@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from artisan.auth.scopes import ROLE_SCOPES, SCOPES
 from artisan.models.tenant import Plan
 from artisan.models.user import Role
-from tests.api_keys.helpers import ALL_SCOPES, bearer, issue_key, keys_path
-from tests.factories import make_tenant, signed_in_user
+from tests.api_keys.helpers import ALL_SCOPES, issue_key, keys_path
+from tests.factories import bearer, make_tenant, signed_in_user
 
 
 async def test_create_returns_the_secret_once_and_never_again(

@@ -16,7 +16,6 @@ from artisan.api_keys import keys
 from artisan.models.user import Role
 from tests.api_keys.helpers import (
     ALL_SCOPES,
-    bearer,
     captured_statements,
     issue_key,
     keys_path,
@@ -24,7 +23,7 @@ from tests.api_keys.helpers import (
     scoped_routes,
 )
 from tests.conftest import client_for
-from tests.factories import make_tenant, signed_in_user
+from tests.factories import bearer, make_tenant, signed_in_user
 
 GENERIC = "Invalid or missing credentials"
 

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artisan.api_keys import keys
 from artisan.api_keys.usage import USAGE_HASH, flush_usage
-from tests.api_keys.helpers import bearer, captured_statements, issue_key, keys_path
+from tests.api_keys.helpers import captured_statements, issue_key, keys_path
 from tests.conftest import TEST_REDIS_URL, client_for
-from tests.factories import make_tenant, make_user, sign_in, signed_in_user
+from tests.factories import bearer, make_tenant, make_user, sign_in, signed_in_user
 
 
 async def _wait_until_listening(app: FastAPI) -> None:

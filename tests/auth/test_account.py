@@ -16,23 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.factories import (
     DEFAULT_PASSWORD,
+    SIGNUP,
     Account,
+    bearer,
     load_tenant,
     make_user,
     sign_in,
     signed_in_user,
 )
-
-SIGNUP = {
-    "company_name": "Acme Corp",
-    "email": "ada@acme.example.com",
-    "password": "a-long-password",
-    "name": "Ada Lovelace",
-}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def _tenant_count(engine: AsyncEngine) -> int:

@@ -9,18 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artisan.models.tenant import TenantStatus
 from artisan.models.user import AuthSession, Role
-from tests.factories import make_tenant, make_user, sign_in
-
-SIGNUP = {
-    "company_name": "Acme Corp",
-    "email": "ada@acme.example.com",
-    "password": "a-long-password",
-    "name": "Ada Lovelace",
-}
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.factories import SIGNUP, bearer, make_tenant, make_user, sign_in
 
 
 async def test_signup_creates_trial_tenant_and_admin(client: httpx.AsyncClient) -> None:

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from artisan.models.tenant import Plan
 from artisan.tenants.features import FEATURES, PLAN_FEATURES, enabled_features, feature_sql
-from tests.api_keys.helpers import bearer, issue_key
+from tests.api_keys.helpers import issue_key
 from tests.campaigns.helpers import make_campaign, make_lead
-from tests.factories import Account, make_tenant, make_user, sign_in, signed_in_user
+from tests.factories import Account, bearer, make_tenant, make_user, sign_in, signed_in_user
 
 PLATFORM = "/api/platform/tenants"
 

@@ -58,6 +58,26 @@ def tenant_context(tenant: Tenant) -> TenantContext:
     )
 
 
+def user_principal(
+    user: User,
+    tenant: Tenant,
+    session_id: uuid.UUID | None = None,
+    ip_address: str | None = None,
+) -> Principal:
+    """The principal a user acts as: their role's scopes, within their tenant."""
+    return Principal(
+        kind="user",
+        tenant=tenant_context(tenant),
+        label=user.email,
+        scopes=ROLE_SCOPES[user.role],
+        role=user.role,
+        user_id=user.id,
+        session_id=session_id,
+        is_superuser=user.is_superuser,
+        ip_address=ip_address,
+    )
+
+
 def ensure_tenant_usable(tenant: Tenant | TenantContext, deleted_at: object = None) -> None:
     """Refuse credentials of a suspended or deleted tenant (same message as a bad credential)."""
     if (
@@ -111,17 +131,7 @@ async def _authenticate_user(request: Request, session: AsyncSession, token: str
     if not user.is_active or auth_session.revoked_at is not None:
         raise Unauthorized()
     ensure_tenant_usable(tenant)
-    return Principal(
-        kind="user",
-        tenant=tenant_context(tenant),
-        label=user.email,
-        scopes=ROLE_SCOPES[user.role],
-        role=user.role,
-        user_id=user.id,
-        session_id=auth_session.id,
-        is_superuser=user.is_superuser,
-        ip_address=client_ip(request),
-    )
+    return user_principal(user, tenant, auth_session.id, client_ip(request))
 
 
 async def _authenticate_key(
